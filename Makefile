@@ -1,0 +1,37 @@
+# wildcat-bench: the two commands every user needs.
+#   make demo   set up the venv, then run the default workflow end to end (synthetic data, CPU)
+#   make test   set up the venv, then run the test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+LOCK   := requirements/lock.txt
+CORES  ?= 2
+
+.PHONY: setup demo test tables lock clean
+
+setup: $(VENV)/.installed
+
+# Every install goes through the lock file: an unpinned torch would pull a multi-GB build.
+$(VENV)/.installed: pyproject.toml $(LOCK)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --constraint $(LOCK) --editable ".[workflow,test]"
+	touch $@
+
+demo: setup
+	$(BIN)/snakemake --cores $(CORES)
+
+tables: setup
+	$(BIN)/snakemake --cores 1 tables
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=0; }; exit $$rc
+
+lock:
+	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/python -m pip install --quiet --upgrade pip
+	build/lock-venv/bin/python -m pip install --quiet ".[workflow,test]"
+	{ sed -n '1,2p' $(LOCK); build/lock-venv/bin/python -m pip freeze --exclude wildcat-bench; } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+
+clean:
+	rm -rf $(VENV) build .snakemake
