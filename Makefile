@@ -18,14 +18,17 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	$(BIN)/python -m pip install --quiet --constraint $(LOCK) --editable ".[workflow,test]"
 	touch $@
 
+# The workflow's rules call `python -m wildcat`: the venv goes first on PATH.
+RUN    := PATH="$(CURDIR)/$(BIN):$$PATH"
+
 demo: setup
-	$(BIN)/snakemake --cores $(CORES)
+	$(RUN) snakemake --cores $(CORES)
 
 tables: setup
-	$(BIN)/snakemake --cores 1 tables
+	$(RUN) snakemake --cores 1 tables
 
 test: setup
-	$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=0; }; exit $$rc
+	$(RUN) python -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=0; }; exit $$rc
 
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

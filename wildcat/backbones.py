@@ -17,19 +17,24 @@ import torch
 import torchvision
 from torch import nn
 
+from wildcat.config import BACKBONES
+from wildcat.errors import WildcatError
+
+
+class WeightsUnavailableError(WildcatError, RuntimeError):
+    """Pretrained weights could not be downloaded (offline, host down)."""
+
+#: torchvision ResNets: builder function and weights enum.
 RESNETS: dict[str, tuple[Callable[..., torchvision.models.ResNet], type]] = {
-    "resnet18": (torchvision.models.resnet18, torchvision.models.ResNet18_Weights),
-    "resnet34": (torchvision.models.resnet34, torchvision.models.ResNet34_Weights),
-    "resnet50": (torchvision.models.resnet50, torchvision.models.ResNet50_Weights),
-    "resnet101": (torchvision.models.resnet101, torchvision.models.ResNet101_Weights),
-    "resnet152": (torchvision.models.resnet152, torchvision.models.ResNet152_Weights),
+    name: (getattr(torchvision.models, name), getattr(torchvision.models, f"ResNet{name[6:]}_Weights"))
+    for name in BACKBONES
+    if name.startswith("resnet")
 }
 
 #: Layer widths and strides of the compact ``cnn6`` backbone (3x3 conv + BatchNorm + ReLU).
 CNN6_WIDTHS = (16, 32, 64, 64, 64, 64)
 CNN6_STRIDES = (2, 2, 1, 2, 1, 1)
 
-BACKBONES = (*RESNETS, "cnn6")
 
 
 class Backbone(nn.Module):
@@ -68,7 +73,7 @@ def _resnet_state_dict(name: str, weights: str) -> dict[str, torch.Tensor]:
         try:
             return enum.get_state_dict(progress=True)
         except (urllib.error.URLError, OSError) as error:
-            raise RuntimeError(
+            raise WeightsUnavailableError(
                 f"could not download the ImageNet weights of {name} from {enum.url} ({error}); "
                 f"without internet, download that file elsewhere and pass its path as weights="
             ) from error

@@ -1,0 +1,165 @@
+"""The ``wildcat`` command: ``make-synthetic | download | train | evaluate | report``.
+
+Each subcommand is a thin layer over a library function; user mistakes (a bad config value, a
+missing dataset or run) end with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from wildcat import __version__
+from wildcat.config import FIELDS, ConfigError, ExperimentConfig, load_config
+from wildcat.errors import WildcatError
+
+EPILOG = """examples:
+  wildcat make-synthetic --root data
+  wildcat train --config config/experiments/synthetic.yaml --out runs/demo
+  wildcat evaluate --run runs/demo --out runs/demo/metrics.json
+  wildcat download voc2007 --root data
+  wildcat report --runs results/runs --paper results/paper --config-name default --out reports/default
+"""
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One ``--key`` option per ExperimentConfig field (values in YAML syntax)."""
+    group = parser.add_argument_group("experiment settings (override the --config file; YAML values)")
+    defaults = ExperimentConfig()
+    for name in FIELDS:
+        group.add_argument(f"--{name.replace('_', '-')}", dest=f"set_{name}", metavar="VALUE",
+                           help=f"default: {getattr(defaults, name)!r}")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, f"set_{name}") for name in FIELDS if getattr(args, f"set_{name}") is not None}
+
+
+def _cmd_make_synthetic(args: argparse.Namespace) -> None:
+    from wildcat.data.synthetic import SyntheticSpec, make_synthetic
+
+    options = {k: v for k, v in (("seed", args.seed), ("image_size_px", args.image_size), ("num_train", args.num_train),
+                                  ("num_test", args.num_test)) if v is not None}
+    path = make_synthetic(args.root, SyntheticSpec(**options))
+    print(path)
+
+
+def _cmd_download(args: argparse.Namespace) -> None:
+    from wildcat.data.download import download_dataset, list_datasets
+
+    if args.list:
+        rows = list_datasets(args.root)
+        width = max(len(row["name"]) for row in rows)
+        for row in rows:
+            print(f"{row['name']:<{width}}  {row['size']:>10}  {row['status']:<12}  {row['license']}")
+        return
+    if not args.dataset:
+        raise ConfigError("name a dataset (or 'all'), or pass --list")
+    names = [row["name"] for row in list_datasets(args.root)] if args.dataset == "all" else [args.dataset]
+    for name in names:
+        print(download_dataset(name, args.root, archive=args.archive))
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from wildcat.train import train
+
+    config = load_config(args.config, _overrides(args))
+    print(train(config, args.out, resume=not args.restart, progress=not args.quiet))
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from wildcat.evaluate import evaluate
+
+    identity = {k: v for k, v in (("config_name", args.config_name), ("dataset", args.dataset_id),
+                                  ("method", args.method), ("seed", args.seed)) if v is not None}
+    result = evaluate(args.run, args.out, identity=identity, overlays_dir=args.overlays, progress=not args.quiet)
+    print(" ".join(f"{k}={v}" for k, v in result["metrics"].items()))
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from wildcat import report
+
+    runs = report.load_runs(args.runs)
+    paper = report.load_paper(args.paper)
+    tables = report.build_tables(runs, paper, args.config_name)
+    report.write_tables(tables, args.out)
+    report.write_figures(runs, paper, args.out)
+    print(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wildcat",
+        description="WILDCAT (Durand et al., CVPR 2017) reproduction suite: data, training, evaluation, reports.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"wildcat-bench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("make-synthetic", help="write the embedded synthetic dataset (VOC layout)")
+    p.add_argument("--root", required=True, type=Path, help="data folder (the tree goes to ROOT/VOCdevkit/VOCsynthetic)")
+    p.add_argument("--seed", type=int, help="generator seed (default 0)")
+    p.add_argument("--image-size", type=int, help="image side in pixels")
+    p.add_argument("--num-train", type=int, help="number of training images")
+    p.add_argument("--num-test", type=int, help="number of test images")
+    p.set_defaults(func=_cmd_make_synthetic)
+
+    p = sub.add_parser("download", help="download, verify and extract a real dataset")
+    p.add_argument("dataset", nargs="?", help="dataset name, or 'all'")
+    p.add_argument("--root", type=Path, default=Path("data"), help="data folder (default: data)")
+    p.add_argument("--archive", type=Path, help="use this already-downloaded archive instead of the URL")
+    p.add_argument("--list", action="store_true", help="list the datasets, their size, terms and status on disk")
+    p.set_defaults(func=_cmd_download)
+
+    p = sub.add_parser("train", help="train a WildcatNet (resumes an interrupted run)")
+    p.add_argument("--config", type=Path, help="experiment YAML (keys: see the options below)")
+    p.add_argument("--out", required=True, type=Path, help="run folder: config.yaml, checkpoint.pt, train_log.csv, model.pt")
+    p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_config_options(p)
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="classification, localization and segmentation metrics of a run")
+    p.add_argument("--run", required=True, type=Path, help="a finished `wildcat train` folder")
+    p.add_argument("--out", required=True, type=Path, help="metrics.json to write")
+    p.add_argument("--overlays", type=Path, help="folder for example segmentation overlays (PNG)")
+    p.add_argument("--config-name", help="recorded in metrics.json (e.g. default)")
+    p.add_argument("--dataset-id", help="recorded in metrics.json")
+    p.add_argument("--method", help="recorded in metrics.json (e.g. wildcat, m1, gmp)")
+    p.add_argument("--seed", type=int, help="recorded in metrics.json")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("report", help="tables (md, csv, tex) and figures from cached results")
+    p.add_argument("--runs", type=Path, default=Path("results/runs"), help="folder of metrics.json files")
+    p.add_argument("--paper", type=Path, default=Path("results/paper"), help="the paper's published numbers")
+    p.add_argument("--config-name", default="default", help="which config's runs to report")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.set_defaults(func=_cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        args.func(args)
+    except (WildcatError, FileNotFoundError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"wildcat {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"wildcat {args.command}: interrupted (a training run resumes from its last checkpoint)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""``wildcat evaluate``: one forward pass over the test split, every metric the dataset supports.
+
+From the scores and class maps of :meth:`WildcatNet.class_maps` (paper Section 4):
+
+* classification: per-class AP and mAP (multi-label), or top-1 and mean per-class accuracy;
+* pointwise localization (Oquab et al. 2015, paper Table 8): the argmax region of each class
+  map, its centre mapped back to original-image pixels. Images are warped to a square without
+  cropping, so region ``(i, j)`` of an ``h x w`` map has its centre at
+  ``x = (j + 0.5) * W / w``, ``y = (i + 0.5) * H / h`` of a ``W x H`` image, and the tolerance is
+  in original-image pixels at any input size;
+* segmentation (paper Table 9): argmax over background and the present classes' maps, and the
+  same refined by a dense CRF, scored by mIoU over background + classes (void ignored).
+
+Results go to ``metrics.json`` (format in ``docs/contracts.md``) with per-class values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from wildcat import metrics
+from wildcat.config import ExperimentConfig, load_config
+from wildcat.crf import CRFParams, crf_refine
+from wildcat.data import get_dataset
+from wildcat.data.transforms import eval_transform
+from wildcat.io import atomic_path, atomic_write_json
+from wildcat.model import WildcatNet
+from wildcat.segmentation import argmax_labels, segmentation_logits, unary_probabilities
+from wildcat.train import load_trained, resolve_device
+
+METRICS_SCHEMA = 1
+
+
+class _Indexed(Dataset):
+    """``(tensor, index, (W, H))`` items of a dataset, for one pass that keeps track of images."""
+
+    def __init__(self, dataset: Any, image_size_px: int, indices: list[int] | None = None) -> None:
+        self.dataset = dataset
+        self.transform = eval_transform(image_size_px)
+        self.indices = list(range(len(dataset))) if indices is None else indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> tuple[torch.Tensor, int, torch.Tensor]:
+        index = self.indices[position]
+        image = self.dataset.load_image(index)
+        return self.transform(image), index, torch.tensor(image.size)
+
+
+def _loader(dataset: Any, config: ExperimentConfig, indices: list[int] | None = None) -> DataLoader:
+    return DataLoader(_Indexed(dataset, config.image_size_px, indices), batch_size=config.batch_size,
+                      shuffle=False, num_workers=config.workers)
+
+
+def crf_params(config: ExperimentConfig) -> CRFParams:
+    """The CRF parameters of a config (``crf_*`` keys)."""
+    return CRFParams(
+        iterations=config.crf_iterations,
+        gaussian_sxy=config.crf_gaussian_sxy,
+        gaussian_compat=config.crf_gaussian_compat,
+        bilateral_sxy=config.crf_bilateral_sxy,
+        bilateral_srgb=config.crf_bilateral_srgb,
+        bilateral_compat=config.crf_bilateral_compat,
+    )
+
+
+def peak_points(class_maps: torch.Tensor, sizes: torch.Tensor) -> np.ndarray:
+    """``(N, C, h, w)`` maps and ``(N, 2)`` image sizes ``(W, H)`` -> ``(N, C, 2)`` points ``(x, y)``:
+    the centre of each class map's argmax region in original-image pixels."""
+    n, c, h, w = class_maps.shape
+    flat = class_maps.flatten(2).argmax(dim=2)
+    rows, cols = (flat // w).double(), (flat % w).double()
+    sizes = sizes.double()[:, None, :]
+    xs = (cols + 0.5) * sizes[..., 0] / w
+    ys = (rows + 0.5) * sizes[..., 1] / h
+    return torch.stack([xs, ys], dim=-1).numpy()
+
+
+@torch.no_grad()
+def tune_background(model: WildcatNet, config: ExperimentConfig, device: torch.device, progress: bool = True) -> float:
+    """The background value of ``config.seg_background_grid`` with the best argmax mIoU on (at most
+    ``seg_tune_images``) images of the training split ``seg_tune_split`` that have masks."""
+    dataset = get_dataset(config.dataset, config.data_root, config.seg_tune_split)
+    with_masks = [i for i in range(len(dataset)) if dataset.mask_for(i) is not None][: config.seg_tune_images]
+    if not with_masks:
+        raise ValueError(f"split {config.seg_tune_split!r} of {config.dataset} has no segmentation masks to tune the background on")
+    num_labels = len(dataset.classes) + 1
+    confusions = {b: np.zeros((num_labels, num_labels), np.int64) for b in config.seg_background_grid}
+    for images, indices, _ in tqdm(_loader(dataset, config, with_masks), desc="tune background", leave=False, disable=not progress):
+        maps = model.class_maps(images.to(device)).float().cpu()
+        scores = model.spatial_pool(maps)
+        for k, index in enumerate(indices.tolist()):
+            mask = dataset.mask_for(index)
+            logits = segmentation_logits(maps[k], scores[k], mask.shape, background=0.0)
+            for background, confusion in confusions.items():
+                logits[0] = background
+                confusion += metrics.confusion_matrix(argmax_labels(logits), mask, num_labels)
+    return max(confusions, key=lambda b: (metrics.mean_iou(confusions[b])[0], -b))
+
+
+def _percent(value: float) -> float | None:
+    return None if value is None or np.isnan(value) else round(100.0 * float(value), 4)
+
+
+def _per_class(names: list[str], values: np.ndarray) -> dict[str, float | None]:
+    return {name: _percent(v) for name, v in zip(names, values)}
+
+
+@torch.no_grad()
+def evaluate(
+    run_dir: str | Path,
+    out_path: str | Path,
+    identity: dict[str, Any] | None = None,
+    overlays_dir: str | Path | None = None,
+    num_overlays: int = 4,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate the finished run in ``run_dir`` on its test split; write and return metrics.json.
+
+    Args:
+        run_dir: a ``wildcat train`` output folder.
+        out_path: where ``metrics.json`` goes.
+        identity: ``config_name``, ``dataset``, ``method``, ``seed`` recorded in the file.
+        overlays_dir: if given, PNG strips (image | top class map | argmax | CRF) of the first
+            ``num_overlays`` segmentation images go there.
+    """
+    config = load_config(Path(run_dir) / "config.yaml")
+    device = resolve_device(config.device)
+    dataset = get_dataset(config.dataset, config.data_root, config.test_split)
+    model, config = load_trained(run_dir, len(dataset.classes), device)
+    classes = list(dataset.classes)
+    background = tune_background(model, config, device, progress) if dataset.has_masks else None
+    params = crf_params(config)
+    num_labels = len(classes) + 1
+    confusion_argmax = np.zeros((num_labels, num_labels), np.int64)
+    confusion_crf = np.zeros_like(confusion_argmax)
+    all_scores, all_points, overlays = [], [], 0
+
+    for images, indices, sizes in tqdm(_loader(dataset, config), desc="evaluate", disable=not progress, unit="batch"):
+        maps = model.class_maps(images.to(device)).float().cpu()
+        scores = model.spatial_pool(maps)
+        all_scores.append(scores.numpy())
+        all_points.append(peak_points(maps, sizes))
+        if background is None:
+            continue
+        for k, index in enumerate(indices.tolist()):
+            mask = dataset.mask_for(index)
+            if mask is None:
+                continue
+            logits = segmentation_logits(maps[k], scores[k], mask.shape, background)
+            labels = argmax_labels(logits)
+            rgb = np.asarray(dataset.load_image(index).convert("RGB"))
+            refined = crf_refine(rgb, unary_probabilities(logits, config.seg_unary_scale), params)
+            confusion_argmax += metrics.confusion_matrix(labels, mask, num_labels)
+            confusion_crf += metrics.confusion_matrix(refined, mask, num_labels)
+            if overlays_dir is not None and overlays < num_overlays:
+                save_overlay(Path(overlays_dir) / f"{dataset.image_id(index)}.png", rgb, maps[k][scores[k].argmax()], labels, refined)
+                overlays += 1
+
+    scores = np.concatenate(all_scores)
+    points = np.concatenate(all_points)
+    result: dict[str, Any] = {"metrics": {}, "per_class": {}, "protocol": {}}
+    if dataset.task == "multilabel":
+        mean_ap, per_class_ap = metrics.mean_average_precision(scores, dataset.targets, mode=config.ap_mode)
+        result["metrics"]["map"] = _percent(mean_ap)
+        result["per_class"]["map"] = _per_class(classes, per_class_ap)
+        result["protocol"]["ap_mode"] = config.ap_mode
+    else:
+        result["metrics"]["accuracy"] = _percent(metrics.accuracy(scores, dataset.targets))
+        result["metrics"]["mean_class_accuracy"] = _percent(metrics.mean_class_accuracy(scores, dataset.targets))
+    if dataset.has_boxes:
+        boxes = [dataset.boxes_for(i) for i in range(len(dataset))]
+        loc_map, per_class_loc = metrics.pointwise_localization_ap(
+            scores, points, boxes, tolerance_px=config.loc_tolerance_px, mode=config.ap_mode
+        )
+        result["metrics"]["loc_map"] = _percent(loc_map)
+        result["per_class"]["loc_map"] = _per_class(classes, per_class_loc)
+        result["protocol"]["loc_tolerance_px"] = config.loc_tolerance_px
+    if background is not None:
+        label_names = ["background", *classes]
+        for name, confusion in (("seg_miou_argmax", confusion_argmax), ("seg_miou_crf", confusion_crf)):
+            miou, per_class_iou = metrics.mean_iou(confusion)
+            result["metrics"][name] = _percent(miou)
+            result["per_class"][name] = _per_class(label_names, per_class_iou)
+        result["protocol"]["seg_background"] = background
+        result["protocol"]["seg_tuned_on"] = config.seg_tune_split
+        result["protocol"]["crf"] = dataclasses.asdict(params)
+    settings = {key: getattr(config, key) for key in ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha")}
+    document = {
+        "schema": METRICS_SCHEMA,
+        **(identity or {}),
+        "settings": settings,
+        **result,
+        "num_test_images": len(dataset),
+    }
+    atomic_write_json(out_path, document)
+    return document
+
+
+# VOC colour map (the devkit's bit-interleaving palette), used for overlays.
+def _voc_palette(n: int = 256) -> np.ndarray:
+    palette = np.zeros((n, 3), np.uint8)
+    for i in range(n):
+        c, r, g, b = i, 0, 0, 0
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette[i] = (r, g, b)
+    return palette
+
+
+def save_overlay(path: Path, rgb: np.ndarray, class_map: torch.Tensor, labels: np.ndarray, refined: np.ndarray) -> None:
+    """One PNG strip: image | class map of the top class (jet-like heat) | argmax | CRF."""
+    height, width = rgb.shape[:2]
+    heat = torch.nn.functional.interpolate(class_map[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
+    heat = ((heat - heat.min()) / (heat.max() - heat.min()).clamp(min=1e-6)).numpy()
+    heat_rgb = np.stack([heat, 1 - np.abs(2 * heat - 1), 1 - heat], axis=-1)
+    palette = _voc_palette()
+    panels = [rgb, (heat_rgb * 255).astype(np.uint8), palette[labels % 256], palette[refined % 256]]
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")

@@ -1,0 +1,25 @@
+# Evaluation: one pass over the test split writes every metric the dataset supports
+# (classification, pointwise localization, segmentation with argmax and dense CRF).
+
+
+rule evaluate:
+    input:
+        f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/model.pt",
+    output:
+        f"{RESULTS}/{{dataset}}/{{method}}/seed{{seed}}/metrics.json",
+    log:
+        f"{LOGS}/evaluate/{{dataset}}/{{method}}/seed{{seed}}.log",
+    params:
+        run=lambda wildcards, input: Path(input[0]).parent,
+        overlays=lambda wildcards, output: Path(output[0]).parent / "overlays",
+    threads: lambda wildcards: config["datasets"][wildcards.dataset].get("threads", 1)
+    resources:
+        runtime=lambda wildcards: run_resources(wildcards).get("runtime", 30),
+        mem_mb=lambda wildcards: run_resources(wildcards).get("mem_mb", 4000),
+        gpu=lambda wildcards: run_resources(wildcards).get("gpu", 0),
+    conda:
+        "../envs/wildcat.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} {WILDCAT} evaluate --quiet --run {params.run} --out {output} "
+        "--overlays {params.overlays} --config-name {NAME} --dataset-id {wildcards.dataset} "
+        "--method {wildcards.method} --seed {wildcards.seed} > {log} 2>&1"

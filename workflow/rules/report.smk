@@ -1,0 +1,51 @@
+# Reports: the paper's tables with our numbers beside the published ones, and figures.
+# `report` follows the DAG (it needs every metrics.json of the grid); `tables` reads whatever
+# cached results are in results/ and schedules nothing else, for a fresh clone without data.
+
+REPORT_COMMAND = "{WILDCAT} report --runs {params.runs} --paper {params.paper} --config-name {NAME} --out {params.out} > {log} 2>&1"
+
+
+localrules:
+    report,
+    tables,
+
+
+REPORT_TABLES = [f"{REPORTS}/{table}.md" for table in ("classification", "localization", "segmentation", "alpha_ablation", "m_ablation", "methods")]
+
+
+rule report:
+    input:
+        all_metrics(),
+    output:
+        REPORT_TABLES,
+    log:
+        f"{LOGS}/report.log",
+    params:
+        runs=config["results_dir"],
+        paper=PAPER,
+        out=REPORTS,
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=2000,
+    conda:
+        "../envs/report.yaml"
+    shell:
+        REPORT_COMMAND
+
+
+rule tables:
+    log:
+        f"{LOGS}/tables.log",
+    params:
+        runs=config["results_dir"],
+        paper=PAPER,
+        out=REPORTS,
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=2000,
+    conda:
+        "../envs/report.yaml"
+    shell:
+        REPORT_COMMAND
