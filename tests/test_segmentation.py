@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wildcat.segmentation import argmax_labels, present_classes, segmentation_logits, unary_probabilities
+from wildcat.segmentation import argmax_labels, class_logits, present_classes, unary_probabilities
 
 
 def test_present_classes_keeps_the_top_class():
@@ -17,27 +17,33 @@ def test_logits_normalize_each_map_by_its_peak():
     maps = torch.zeros(2, 2, 2)
     maps[0] = torch.tensor([[4.0, 2.0], [1.0, 0.0]])  # peak 4
     maps[1] = torch.tensor([[0.0, 0.0], [0.0, 10.0]])  # absent class
-    logits = segmentation_logits(maps, torch.tensor([1.0, -1.0]), (2, 2), background=0.4)
-    assert logits.shape == (3, 2, 2)
-    assert torch.allclose(logits[0], torch.full((2, 2), 0.4))
-    assert torch.allclose(logits[1], torch.tensor([[1.0, 0.5], [0.25, 0.0]]))
-    assert torch.isinf(logits[2]).all()
-    # class 0 where its map reaches 40% of its peak; background elsewhere (class 1 is absent).
-    assert argmax_labels(logits).tolist() == [[1, 1], [0, 0]]
+    logits = class_logits(maps, torch.tensor([1.0, -1.0]), (2, 2))
+    assert logits.shape == (2, 2, 2)
+    assert np.allclose(logits[0], [[1.0, 0.5], [0.25, 0.0]])
+    assert np.isinf(logits[1]).all()
+    # class 0 where its map exceeds 40% of its peak; background elsewhere (class 1 is absent).
+    assert argmax_labels(logits, background=0.4).tolist() == [[1, 1], [0, 0]]
+    # at exactly the background value the background wins
+    assert argmax_labels(logits, background=0.5).tolist() == [[1, 0], [0, 0]]
+
+
+def test_highest_present_class_wins():
+    maps = torch.tensor([[[1.0, 0.2]], [[0.5, 1.0]]])  # (2, 1, 2)
+    logits = class_logits(maps, torch.tensor([1.0, 1.0]), (1, 2))
+    assert argmax_labels(logits, background=0.1).tolist() == [[1, 2]]
 
 
 def test_logits_are_upsampled_to_the_image_size():
-    maps = torch.randn(3, 4, 5)
-    logits = segmentation_logits(maps, torch.tensor([1.0, 1.0, 1.0]), (40, 50), background=0.5)
-    assert logits.shape == (4, 40, 50)
-    assert argmax_labels(logits).shape == (40, 50)
+    logits = class_logits(torch.randn(3, 4, 5), torch.tensor([1.0, 1.0, 1.0]), (40, 50))
+    assert logits.shape == (3, 40, 50)
+    assert argmax_labels(logits, 0.5).shape == (40, 50)
 
 
 def test_unary_probabilities_sum_to_one_and_follow_the_argmax():
-    maps = torch.randn(3, 6, 6)
-    logits = segmentation_logits(maps, torch.tensor([1.0, -1.0, 1.0]), (6, 6), background=0.3)
-    probs = unary_probabilities(logits, unary_scale=5.0)
+    logits = class_logits(torch.randn(3, 6, 6), torch.tensor([1.0, -1.0, 1.0]), (6, 6))
+    probs = unary_probabilities(logits, background=0.3, unary_scale=5.0)
+    assert probs.shape == (4, 6, 6)
     assert probs.dtype == np.float32
     assert np.allclose(probs.sum(axis=0), 1.0, atol=1e-5)
     assert (probs[2] == 0).all()  # an absent class has probability 0
-    assert (probs.argmax(axis=0) == argmax_labels(logits)).all()
+    assert (probs.argmax(axis=0) == argmax_labels(logits, 0.3)).all()

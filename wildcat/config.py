@@ -113,13 +113,15 @@ def validate(config: ExperimentConfig) -> None:
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             _fail(key, value, "an integer >= 1")
-    non_negative = ("alpha", "lr", "lrp", "momentum", "weight_decay", "loc_tolerance_px", "seg_unary_scale",
+    non_negative = ("alpha", "lr", "lrp", "momentum", "weight_decay", "loc_tolerance_px",
                     "crf_gaussian_sxy", "crf_gaussian_compat", "crf_bilateral_sxy", "crf_bilateral_srgb",
                     "crf_bilateral_compat")
     for key in non_negative:
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
             _fail(key, value, "a number >= 0")
+    if isinstance(config.seg_unary_scale, bool) or not isinstance(config.seg_unary_scale, (int, float)) or not config.seg_unary_scale > 0:
+        _fail("seg_unary_scale", config.seg_unary_scale, "a number > 0")
     for key in ("seed", "workers"):
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -33,7 +33,7 @@ from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
 from wildcat.io import atomic_path, atomic_write_json
 from wildcat.model import WildcatNet
-from wildcat.segmentation import argmax_labels, segmentation_logits, unary_probabilities
+from wildcat.segmentation import argmax_labels, class_logits, unary_probabilities
 from wildcat.train import load_trained, resolve_device
 
 METRICS_SCHEMA = 1
@@ -100,10 +100,9 @@ def tune_background(model: WildcatNet, config: ExperimentConfig, device: torch.d
         scores = model.spatial_pool(maps)
         for k, index in enumerate(indices.tolist()):
             mask = dataset.mask_for(index)
-            logits = segmentation_logits(maps[k], scores[k], mask.shape, background=0.0)
+            logits = class_logits(maps[k], scores[k], mask.shape)
             for background, confusion in confusions.items():
-                logits[0] = background
-                confusion += metrics.confusion_matrix(argmax_labels(logits), mask, num_labels)
+                confusion += metrics.confusion_matrix(argmax_labels(logits, background), mask, num_labels)
     return max(confusions, key=lambda b: (metrics.mean_iou(confusions[b])[0], -b))
 
 
@@ -156,10 +155,10 @@ def evaluate(
             mask = dataset.mask_for(index)
             if mask is None:
                 continue
-            logits = segmentation_logits(maps[k], scores[k], mask.shape, background)
-            labels = argmax_labels(logits)
+            logits = class_logits(maps[k], scores[k], mask.shape)
+            labels = argmax_labels(logits, background)
             rgb = np.asarray(dataset.load_image(index).convert("RGB"))
-            refined = crf_refine(rgb, unary_probabilities(logits, config.seg_unary_scale), params)
+            refined = crf_refine(rgb, unary_probabilities(logits, background, config.seg_unary_scale), params)
             confusion_argmax += metrics.confusion_matrix(labels, mask, num_labels)
             confusion_crf += metrics.confusion_matrix(refined, mask, num_labels)
             if overlays_dir is not None and overlays < num_overlays:

@@ -26,26 +26,37 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
+def methods_of(dataset):
+    """The method ids of a dataset (a YAML alias inside the list stands for a nested list)."""
+    listed = config["datasets"][dataset]["methods"]
+    return [m for item in listed for m in (item if isinstance(item, list) else [item])]
+
+
 def grid():
     """Every (dataset, method, seed) of the config: the paper's experiment list."""
     return [
         (dataset, method, seed)
         for dataset, spec in config["datasets"].items()
-        for method in spec["methods"]
+        for method in methods_of(dataset)
         for seed in spec.get("seeds", config["seeds"])
     ]
 
 
 def run_settings(dataset, method, seed):
-    """The ExperimentConfig keys of one run: dataset settings <- method settings <- seed."""
+    """The ExperimentConfig keys of one run: dataset settings <- method settings <- seed.
+    A split name may hold ``{seed}`` (15 Scene: one random train/test split per seed)."""
     spec = config["datasets"][dataset]
-    return {
+    settings = {
         "data_root": DATA_ROOT,
         **spec["experiment"],
         **config["methods"][method],
         **spec.get("method_overrides", {}).get(method, {}),
         "seed": int(seed),
     }
+    for key in ("train_split", "test_split"):
+        if key in settings:
+            settings[key] = str(settings[key]).format(seed=seed)
+    return settings
 
 
 def train_options(wildcards):
