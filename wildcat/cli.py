@@ -86,7 +86,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     paper = report.load_paper(args.paper)
     tables = report.build_tables(runs, paper, args.config_name)
     report.write_tables(tables, args.out)
-    report.write_figures(runs, paper, args.out)
+    report.write_figures(runs, paper, args.out, config_name=args.config_name)
     print(args.out)
 
 

@@ -10,7 +10,21 @@ localrules:
     tables,
 
 
-REPORT_TABLES = [f"{REPORTS}/{table}.md" for table in ("classification", "localization", "segmentation", "alpha_ablation", "m_ablation", "methods")]
+# The table names of wildcat.report.TABLE_NAMES (tests/test_workflow.py checks they agree; the
+# Snakefile does not import the library, so that snakemake itself needs none of its dependencies).
+REPORT_TABLES = [
+    f"{REPORTS}/{table}.md"
+    for table in (
+        "classification",
+        "localization",
+        "segmentation",
+        "order_ablation",
+        "m_ablation",
+        "alpha_m_ablation",
+        "alpha_ablation",
+        "methods",
+    )
+]
 
 
 rule report:

@@ -1,0 +1,355 @@
+"""Tests for wildcat.report: results/runs/**/metrics.json + results/paper/*.csv -> tables, figures.
+
+Fake run trees are written in tmp_path; expected cells are worked out by hand in the comments.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from wildcat import report
+from wildcat.report import (
+    NO_PAPER_VALUE,
+    NOT_APPLICABLE,
+    NOT_RUN,
+    TABLE_NAMES,
+    ablation_runs,
+    build_tables,
+    format_ours,
+    format_paper,
+    load_paper,
+    load_runs,
+    write_figures,
+    write_tables,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+PAPER_DIR = REPO / "results" / "paper"
+
+# Default-grid settings (docs/contracts.md example) and the paper's single-scale analysis setting.
+DEFAULT = {"backbone": "cnn6", "image_size_px": 96, "num_maps": 4, "kmax": 0.1, "kmin": None, "alpha": 0.7,
+           "order": "conv-pool", "scales": [96]}
+ANALYSIS = {"backbone": "resnet101", "image_size_px": 448, "num_maps": 1, "kmax": 1, "kmin": 1, "alpha": 1.0,
+            "order": "conv-pool", "scales": [448]}
+
+
+def write_run(root: Path, dataset: str, method: str, seed: int, metrics: dict[str, float],
+              settings: dict[str, Any], config: str = "default", **overrides: Any) -> Path:
+    """Write one metrics.json as `wildcat evaluate` does (docs/contracts.md)."""
+    record = {
+        "schema": 1, "config_name": config, "dataset": dataset, "method": method, "seed": seed,
+        "settings": {**settings, **overrides}, "metrics": metrics,
+        "per_class": {key: {} for key in metrics}, "protocol": {"ap_mode": "voc07", "loc_tolerance_px": 18},
+        "num_test_images": 10,
+    }
+    path = root / config / dataset / method / f"seed{seed}" / "metrics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
+    return path
+
+
+def make_runs(root: Path) -> Path:
+    """The fake results tree every test below reads."""
+    # Default grid on the synthetic set. gap is the experiment that was not run.
+    write_run(root, "synthetic", "wildcat", 0, {"map": 80.0, "loc_map": 70.0}, DEFAULT)
+    write_run(root, "synthetic", "wildcat", 1, {"map": 84.0, "loc_map": 70.0}, DEFAULT)
+    write_run(root, "synthetic", "m1", 0, {"map": 75.0, "loc_map": 60.0}, DEFAULT, num_maps=1)
+    write_run(root, "synthetic", "gmp", 0, {"map": 70.0, "loc_map": 65.0}, DEFAULT, kmax=1, kmin=0)
+    # Alpha ablation around wildcat: alpha 0 (2 seeds), alpha 1 (1 seed).
+    write_run(root, "synthetic", "wildcat_a0", 0, {"map": 78.0, "loc_map": 50.0}, DEFAULT, alpha=0.0)
+    write_run(root, "synthetic", "wildcat_a0", 1, {"map": 79.0, "loc_map": 52.0}, DEFAULT, alpha=0.0)
+    write_run(root, "synthetic", "wildcat_a1", 0, {"map": 77.0, "loc_map": 66.0}, DEFAULT, alpha=1.0)
+    # Same settings as wildcat: must not be pooled with wildcat's seeds (the base wins).
+    write_run(root, "synthetic", "wildcat_a0.7", 0, {"map": 10.0, "loc_map": 10.0}, DEFAULT)
+    # alpha 0 but another image size: not part of the ablation (settings differ beyond alpha).
+    write_run(root, "synthetic", "decoy_a0", 0, {"map": 1.0, "loc_map": 1.0}, DEFAULT, alpha=0.0, image_size_px=64)
+    # A main result and the paper's analysis grid on VOC 2007.
+    write_run(root, "voc2007", "wildcat", 0, {"map": 90.0}, DEFAULT, backbone="resnet101", image_size_px=448)
+    for seed, value in enumerate([88.0, 89.0, 90.0]):
+        write_run(root, "voc2007", "ss_m1_a1", seed, {"map": value}, ANALYSIS)
+    write_run(root, "voc2007", "ss_m1_a0.6", 0, {"map": 90.5}, ANALYSIS, alpha=0.6)
+    write_run(root, "voc2007", "ss_m4_a1", 0, {"map": 91.0}, ANALYSIS, num_maps=4)
+    write_run(root, "voc2012", "wildcat", 0, {"map": 92.0, "loc_map": 80.0, "seg_miou_argmax": 40.0,
+                                              "seg_miou_crf": 44.0}, DEFAULT, image_size_px=448)
+    # Another config: must not leak into the default tables.
+    write_run(root, "synthetic", "gap", 0, {"map": 1.0, "loc_map": 1.0}, DEFAULT, config="other", kmax="all", kmin=0)
+    return root
+
+
+@pytest.fixture()
+def runs_dir(tmp_path: Path) -> Path:
+    return make_runs(tmp_path / "runs")
+
+
+@pytest.fixture(scope="module")
+def paper() -> pd.DataFrame:
+    return load_paper(PAPER_DIR)
+
+
+@pytest.fixture()
+def tables(runs_dir: Path, paper: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    return build_tables(load_runs(runs_dir), paper, "default")
+
+
+def cell(frame: pd.DataFrame, column: str, **where: str) -> str:
+    mask = pd.Series(True, index=frame.index)
+    for key, value in where.items():
+        mask &= frame[key] == value
+    hits = frame.loc[mask, column].tolist()
+    assert len(hits) == 1, f"{where}: {len(hits)} rows"
+    return hits[0]
+
+
+# ------------------------------------------------------------------------------------------
+# Cells
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    ([], NOT_RUN),
+    ([83.14], "83.1 (n=1)"),
+    ([80.0, 84.0], "82.0 ± 2.8 (n=2)"),  # mean 82, sample std sqrt(((-2)^2 + 2^2) / 1) = 2.83
+    ([88.0, 89.0, 90.0], "89.0 ± 1.0 (n=3)"),  # sample std sqrt((1 + 0 + 1) / 2) = 1
+    ([70.0, 70.0], "70.0 ± 0.0 (n=2)"),
+])
+def test_format_ours(values, expected):
+    assert format_ours(values) == expected
+
+
+@pytest.mark.parametrize(("value", "exact", "expected"), [
+    (95.0, True, "95.0"), (90.55, False, "~90.55"), (86.4, False, "~86.4"), (None, True, NO_PAPER_VALUE),
+    (float("nan"), True, NO_PAPER_VALUE),
+])
+def test_format_paper(value, exact, expected):
+    assert format_paper(value, exact) == expected
+
+
+# ------------------------------------------------------------------------------------------
+# Loading
+
+
+def test_load_runs(runs_dir):
+    runs = load_runs(runs_dir)
+    assert tuple(runs.columns) == report.RUN_COLUMNS
+    # 9 synthetic runs x 2 metrics + 1 + 3 + 1 + 1 VOC 2007 runs + 4 VOC 2012 metrics + 2 (other config)
+    assert len(runs) == 18 + 6 + 4 + 2
+    assert runs["seed"].dtype == "int64" and runs["value"].dtype == "float64"
+    row = runs[(runs["method"] == "wildcat_a0") & (runs["seed"] == 1) & (runs["metric"] == "loc_map")].iloc[0]
+    assert (row["config_name"], row["dataset"], row["value"], row["alpha"], row["num_maps"]) == (
+        "default", "synthetic", 52.0, 0.0, 4.0)
+    assert row["path"] == "default/synthetic/wildcat_a0/seed1/metrics.json"
+    assert row["ap_mode"] == "voc07"
+    assert json.loads(row["settings"])["image_size_px"] == 96
+    keys = ["config_name", "dataset", "method", "seed", "metric"]
+    assert runs[keys].equals(runs.sort_values(keys)[keys].reset_index(drop=True))
+
+
+def test_load_paper_needs_the_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="results/paper"):
+        load_paper(tmp_path)
+
+
+def test_load_runs_missing_folder_is_empty(tmp_path):
+    runs = load_runs(tmp_path / "nothing")
+    assert runs.empty and tuple(runs.columns) == report.RUN_COLUMNS
+
+
+def test_load_runs_rejects_a_file_that_disagrees_with_its_path(tmp_path):
+    path = write_run(tmp_path, "synthetic", "wildcat", 0, {"map": 1.0}, DEFAULT)
+    record = json.loads(path.read_text())
+    record["method"] = "gmp"
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="disagree with its path"):
+        load_runs(tmp_path)
+
+
+def test_load_runs_rejects_unknown_metric_and_bad_schema(tmp_path):
+    path = write_run(tmp_path, "synthetic", "wildcat", 0, {"mAP": 1.0}, DEFAULT)
+    with pytest.raises(ValueError, match="unknown metric key 'mAP'"):
+        load_runs(tmp_path)
+    record = json.loads(path.read_text())
+    record["schema"] = 2
+    path.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="schema"):
+        load_runs(tmp_path)
+
+
+# ------------------------------------------------------------------------------------------
+# Tables
+
+
+def test_table_names_and_no_blank_cells(tables):
+    assert tuple(tables) == TABLE_NAMES
+    for name, frame in tables.items():
+        assert "config: default" in frame.attrs["title"]
+        for value in frame.to_numpy().ravel():
+            assert isinstance(value, str) and value.strip(), f"{name}: blank cell"
+            assert value not in ("nan", "None", "<NA>"), f"{name}: {value!r}"
+        result_columns = [c for c in frame.columns if c in ("paper", "ours", *report.GRID_METHODS)]
+        for value in frame[result_columns].to_numpy().ravel():
+            assert value not in ("0", "0.0"), f"{name}: a zero where a result should be"
+
+
+def test_classification_side_by_side(tables):
+    table = tables["classification"]
+    assert tuple(table.columns) == report.SIDE_BY_SIDE_COLUMNS
+    # Run once on VOC 2007: the value and n=1, beside the paper's 95.0 (Table 2).
+    assert cell(table, "paper", table="Table 2", dataset="voc2007", method="WILDCAT") == "95.0"
+    assert cell(table, "ours", table="Table 2", dataset="voc2007", method="WILDCAT") == "90.0 (n=1)"
+    assert cell(table, "ours", table="Table 2", dataset="voc2012", method="WILDCAT") == "92.0 (n=1)"
+    # Not run: MIT67 (Table 3) and COCO (Table 4).
+    assert cell(table, "ours", table="Table 3", dataset="mit67", method="WILDCAT") == NOT_RUN
+    assert cell(table, "paper", table="Table 3", dataset="mit67", method="WILDCAT") == "84.0"
+    assert cell(table, "ours", table="Table 4", dataset="coco2014", method="WILDCAT") == NOT_RUN
+    # Other papers' methods: their number, n/a for ours.
+    assert cell(table, "paper", table="Table 2", dataset="voc2007", method="RRSVM") == "92.9"
+    assert cell(table, "ours", table="Table 2", dataset="voc2007", method="RRSVM") == NOT_APPLICABLE
+    # The paper's order within a table: VOC 2007 rows first, WILDCAT last among the paper's rows.
+    voc07 = table[(table["table"] == "Table 2") & (table["dataset"] == "voc2007")]["method"].tolist()
+    assert voc07 == ["VGG16", "WELDON", "ResNet-101 (fb.resnet.torch)", "RRSVM", "SPLeaP", "WILDCAT"]
+    # The synthetic set is not one of the paper's tables.
+    assert "synthetic" not in set(table["dataset"])
+
+
+def test_localization_and_segmentation(tables):
+    loc = tables["localization"]
+    assert cell(loc, "ours", dataset="voc2012", method="WILDCAT") == "80.0 (n=1)"
+    assert cell(loc, "paper", dataset="voc2012", method="WILDCAT") == "82.9"
+    assert cell(loc, "ours", dataset="coco2014", method="WILDCAT") == NOT_RUN
+    seg = tables["segmentation"]
+    assert cell(seg, "ours", method="WILDCAT (argmax)") == "40.0 (n=1)"
+    assert cell(seg, "metric", method="WILDCAT (argmax)") == "seg_miou_argmax"
+    assert cell(seg, "ours", method="WILDCAT + FC-CRF") == "44.0 (n=1)"
+    assert cell(seg, "paper", method="WILDCAT + FC-CRF") == "43.7"
+    assert cell(seg, "ours", method="CCNN + FC-CRF") == NOT_APPLICABLE
+
+
+def test_methods_table(tables):
+    methods = tables["methods"]
+    assert list(methods.columns) == ["dataset", "metric", "wildcat", "m1", "gmp", "gap"]
+    # mean(80, 84) = 82, sample std 2.83; gap was only run in another config.
+    assert methods.iloc[0].tolist() == ["synthetic", "map", "82.0 ± 2.8 (n=2)", "75.0 (n=1)", "70.0 (n=1)", NOT_RUN]
+    assert methods.iloc[1].tolist() == ["synthetic", "loc_map", "70.0 ± 0.0 (n=2)", "60.0 (n=1)", "65.0 (n=1)",
+                                        NOT_RUN]
+    assert cell(methods, "m1", dataset="voc2007", metric="map") == NOT_RUN
+    assert list(methods["dataset"]) == ["synthetic", "synthetic", "voc2007", "voc2012", "voc2012", "voc2012",
+                                        "voc2012"]
+
+
+def test_ablation_selection_rule(runs_dir):
+    runs = load_runs(runs_dir)
+    runs = runs[runs["config_name"] == "default"]
+    chosen = ablation_runs(runs, "wildcat", "alpha")
+    synthetic = chosen[chosen["dataset"] == "synthetic"]
+    # wildcat (0.7), wildcat_a0, wildcat_a1; not decoy_a0 (other image size), not wildcat_a0.7
+    # (same alpha as the base: the base is kept), not m1 / gmp (other num_maps / kmax).
+    assert sorted(set(synthetic["method"])) == ["wildcat", "wildcat_a0", "wildcat_a1"]
+    assert set(chosen["base"]) == {"wildcat"}
+    # VOC 2007's wildcat has other settings than the ss_* runs: it is alone in its ablation.
+    assert set(chosen[chosen["dataset"] == "voc2007"]["method"]) == {"wildcat"}
+    by_maps = ablation_runs(runs, "wildcat", "num_maps")
+    assert sorted(set(by_maps[by_maps["dataset"] == "synthetic"]["method"])) == ["m1", "wildcat"]
+    ss = ablation_runs(runs, "ss_m1_a1", "num_maps")
+    assert sorted(set(ss["method"])) == ["ss_m1_a1", "ss_m4_a1"]
+    with pytest.raises(ValueError, match="vary"):
+        ablation_runs(runs, "wildcat", "kmax")
+
+
+def test_alpha_ablation_table(tables):
+    alpha = tables["alpha_ablation"]
+    assert list(alpha.columns) == ["dataset", "metric", "base", "alpha", "method", "paper_source", "paper", "ours"]
+    synthetic = alpha[(alpha["dataset"] == "synthetic") & (alpha["metric"] == "map")]
+    assert synthetic["alpha"].tolist() == ["0", "0.7", "1"]
+    assert synthetic["method"].tolist() == ["wildcat_a0", "wildcat", "wildcat_a1"]
+    # mean(78, 79) = 78.5 -> "78.5", sample std 0.707 -> "0.7"
+    assert synthetic["ours"].tolist() == ["78.5 ± 0.7 (n=2)", "82.0 ± 2.8 (n=2)", "77.0 (n=1)"]
+    assert set(synthetic["paper"]) == {NO_PAPER_VALUE}  # the paper has no synthetic set
+    voc = alpha[(alpha["dataset"] == "voc2007") & (alpha["base"] == "ss_m1_a1")]
+    assert len(voc) == 11  # Figure 4's alpha grid
+    assert cell(voc, "ours", alpha="1") == "89.0 ± 1.0 (n=3)"
+    assert cell(voc, "paper", alpha="1") == "89.0"
+    assert cell(voc, "ours", alpha="0.6") == "90.5 (n=1)"
+    assert cell(voc, "paper", alpha="0.6") == "~90.6"
+    assert cell(voc, "ours", alpha="0.3") == NOT_RUN
+    assert cell(voc, "paper_source", alpha="0.3") == "Figure 4"
+    # The paper's Figure 5 (VOC 2012) with nothing run on that base.
+    fig5 = alpha[(alpha["dataset"] == "voc2012") & (alpha["base"] == "ss_m1_a1")]
+    assert len(fig5) == 22 and set(fig5["ours"]) == {NOT_RUN}
+
+
+def test_num_maps_ablation_table(tables):
+    table = tables["m_ablation"]
+    synthetic = table[(table["dataset"] == "synthetic") & (table["metric"] == "map")]
+    assert synthetic[["num_maps", "method", "paper", "ours"]].values.tolist() == [
+        ["1", "m1", NO_PAPER_VALUE, "75.0 (n=1)"], ["4", "wildcat", NO_PAPER_VALUE, "82.0 ± 2.8 (n=2)"]]
+    voc = table[(table["dataset"] == "voc2007") & (table["base"] == "ss_m1_a1")]
+    assert voc["num_maps"].tolist() == ["1", "2", "4", "8", "12", "16"]
+    assert cell(voc, "ours", num_maps="4") == "91.0 (n=1)"
+    assert cell(voc, "paper", num_maps="4") == "91.6"
+    assert cell(voc, "ours", num_maps="8") == NOT_RUN
+
+
+def test_table7_and_table5_use_the_analysis_ids(tables):
+    t7 = tables["alpha_m_ablation"]
+    assert cell(t7, "ours", dataset="voc2007", our_method="ss_m1_a1") == "89.0 ± 1.0 (n=3)"
+    assert cell(t7, "ours", dataset="voc2007", our_method="ss_m4_a1") == "91.0 (n=1)"
+    assert cell(t7, "ours", dataset="voc2007", our_method="ss_m4_a0.7") == NOT_RUN
+    t5 = tables["order_ablation"]
+    assert cell(t5, "ours", dataset="voc2007", our_method="ss_m1_a1_poolconv") == NOT_RUN
+
+
+def test_config_filter(runs_dir, paper):
+    other = build_tables(load_runs(runs_dir), paper, "other")
+    assert other["methods"]["gap"].tolist() == ["1.0 (n=1)", "1.0 (n=1)"]
+    assert cell(other["classification"], "ours", table="Table 2", dataset="voc2007", method="WILDCAT") == NOT_RUN
+
+
+def test_empty_runs_give_not_run_everywhere(paper, tmp_path):
+    tables = build_tables(load_runs(tmp_path / "none"), paper, "default")
+    for name in ("classification", "localization", "segmentation"):
+        frame = tables[name]
+        assert set(frame.loc[frame["our_method"] != NOT_APPLICABLE, "ours"]) == {NOT_RUN}
+    assert tables["methods"].empty
+
+
+# ------------------------------------------------------------------------------------------
+# Writers
+
+
+def test_write_tables_formats_and_byte_identical_regeneration(runs_dir, paper, tmp_path):
+    runs = load_runs(runs_dir)
+    first = write_tables(build_tables(runs, paper, "default"), tmp_path / "a")
+    assert {p.name for p in first} == {f"{n}{s}" for n in TABLE_NAMES for s in (".md", ".csv", ".tex")}
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in first)  # no temp files
+    # Regenerate from the same results, rows shuffled: same bytes, and rewriting in place too.
+    shuffled = runs.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    second = write_tables(build_tables(shuffled, paper, "default"), tmp_path / "b")
+    again = write_tables(build_tables(load_runs(runs_dir), paper, "default"), tmp_path / "a")
+    for a, b, c in zip(first, second, again):
+        assert a.read_bytes() == b.read_bytes() == c.read_bytes(), a.name
+    md = (tmp_path / "a" / "methods.md").read_text(encoding="utf-8")
+    assert md.startswith("# Our grid") and "| 82.0 ± 2.8 (n=2) |" in md and NOT_RUN in md
+    tex = (tmp_path / "a" / "alpha_ablation.tex").read_text(encoding="utf-8")
+    assert r"82.0 $\pm$ 2.8 (n=2)" in tex and r"$\sim$90.6" in tex and "---" in tex
+    assert r"wildcat\_a0" in tex and r"\label{tab:alpha_ablation}" in tex
+    back = pd.read_csv(tmp_path / "a" / "classification.csv", dtype=str, keep_default_na=False)
+    assert back.equals(build_tables(runs, paper, "default")["classification"].astype(str))
+
+
+def test_write_figures(runs_dir, paper, tmp_path):
+    written = write_figures(load_runs(runs_dir), paper, tmp_path / "fig", config_name="default")
+    names = sorted(p.name for p in written)
+    assert names == ["alpha_synthetic.png", "alpha_voc2007.png", "methods_synthetic.png", "methods_voc2007.png",
+                     "methods_voc2012.png"]
+    for path in written:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == names  # no temp files left
+
+
+def test_write_figures_needs_a_config_when_several(runs_dir, paper, tmp_path):
+    with pytest.raises(ValueError, match="config_name"):
+        write_figures(load_runs(runs_dir), paper, tmp_path)
