@@ -42,8 +42,9 @@ def _cmd_make_synthetic(args: argparse.Namespace) -> None:
     from wildcat.data.synthetic import SyntheticSpec, make_synthetic
 
     options = {k: v for k, v in (("seed", args.seed), ("image_size_px", args.image_size), ("num_train", args.num_train),
-                                  ("num_test", args.num_test)) if v is not None}
-    path = make_synthetic(args.root, SyntheticSpec(**options))
+                                  ("num_test", args.num_test), ("num_classes", args.num_classes),
+                                  ("num_shared_pairs", args.num_shared_pairs)) if v is not None}
+    path = make_synthetic(args.root, SyntheticSpec(**options), progress=not args.quiet)
     print(path)
 
 
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, help="image side in pixels")
     p.add_argument("--num-train", type=int, help="number of training images")
     p.add_argument("--num-test", type=int, help="number of test images")
+    p.add_argument("--num-classes", type=int, help="number of classes")
+    p.add_argument("--num-shared-pairs", type=int, help="class pairs that share a part (negative evidence)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_make_synthetic)
 
     p = sub.add_parser("download", help="download, verify and extract a real dataset")

@@ -7,8 +7,9 @@ rule make_synthetic:
     log:
         f"{LOGS}/data/synthetic.log",
     params:
-        root=DATA_ROOT,
-        seed=config["synthetic"]["seed"],
+        wildcat=WILDCAT,
+        root=lambda wildcards, output: Path(output[0]).parents[2],
+        options=" ".join(f"--{key.replace('_', '-')} {value}" for key, value in config["synthetic"].items()),
     threads: 1
     resources:
         runtime=5,
@@ -16,7 +17,7 @@ rule make_synthetic:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "{WILDCAT} make-synthetic --root {params.root} --seed {params.seed} > {log} 2>&1"
+        "{params.wildcat} make-synthetic --quiet --root {params.root} {params.options} > {log} 2>&1"
 
 
 rule download:
@@ -25,7 +26,8 @@ rule download:
     log:
         f"{LOGS}/data/{{dataset}}.log",
     params:
-        root=DATA_ROOT,
+        wildcat=WILDCAT,
+        root=lambda wildcards, output: Path(output[0]).parents[1],
     threads: 1
     resources:
         runtime=600,
@@ -33,4 +35,4 @@ rule download:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "{WILDCAT} download {wildcards.dataset} --root {params.root} > {log} 2>&1"
+        "{params.wildcat} download {wildcards.dataset} --root {params.root} > {log} 2>&1"

@@ -10,8 +10,10 @@ rule evaluate:
     log:
         f"{LOGS}/evaluate/{{dataset}}/{{method}}/seed{{seed}}.log",
     params:
+        wildcat=WILDCAT,
         run=lambda wildcards, input: Path(input[0]).parent,
         overlays=lambda wildcards, output: Path(output[0]).parent / "overlays",
+        config_name=NAME,
     threads: lambda wildcards: config["datasets"][wildcards.dataset].get("threads", 1)
     resources:
         runtime=lambda wildcards: run_resources(wildcards).get("runtime", 30),
@@ -20,6 +22,6 @@ rule evaluate:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {WILDCAT} evaluate --quiet --run {params.run} --out {output} "
-        "--overlays {params.overlays} --config-name {NAME} --dataset-id {wildcards.dataset} "
+        "OMP_NUM_THREADS={threads} {params.wildcat} evaluate --quiet --run {params.run} --out {output} "
+        "--overlays {params.overlays} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
         "--method {wildcards.method} --seed {wildcards.seed} > {log} 2>&1"

@@ -2,7 +2,7 @@
 # `report` follows the DAG (it needs every metrics.json of the grid); `tables` reads whatever
 # cached results are in results/ and schedules nothing else, for a fresh clone without data.
 
-REPORT_COMMAND = "{WILDCAT} report --runs {params.runs} --paper {params.paper} --config-name {NAME} --out {params.out} > {log} 2>&1"
+REPORT_COMMAND = "{params.wildcat} report --runs {params.runs} --paper {params.paper} --config-name {params.config_name} --out {params.out} > {log} 2>&1"
 
 
 localrules:
@@ -35,9 +35,11 @@ rule report:
     log:
         f"{LOGS}/report.log",
     params:
-        runs=config["results_dir"],
+        wildcat=WILDCAT,
+        runs=lambda wildcards, input: config["results_dir"],
         paper=PAPER,
-        out=REPORTS,
+        out=lambda wildcards, output: Path(output[0]).parent,
+        config_name=NAME,
     threads: 1
     resources:
         runtime=5,
@@ -52,9 +54,11 @@ rule tables:
     log:
         f"{LOGS}/tables.log",
     params:
+        wildcat=WILDCAT,
         runs=config["results_dir"],
         paper=PAPER,
         out=REPORTS,
+        config_name=NAME,
     threads: 1
     resources:
         runtime=5,

@@ -11,6 +11,7 @@ rule train:
     log:
         f"{LOGS}/train/{{dataset}}/{{method}}/seed{{seed}}.log",
     params:
+        wildcat=WILDCAT,
         options=train_options,
         out=lambda wildcards, output: Path(output[0]).parent,
     threads: lambda wildcards: config["datasets"][wildcards.dataset].get("threads", 1)
@@ -21,4 +22,4 @@ rule train:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {WILDCAT} train --quiet --out {params.out} {params.options} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.wildcat} train --quiet --out {params.out} {params.options} > {log} 2>&1"
