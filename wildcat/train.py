@@ -137,7 +137,7 @@ def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, pr
     dataset = get_dataset(config.dataset, config.data_root, config.train_split, train_transform(config.image_size_px))
     model = build_model(config, len(dataset.classes)).to(device)
     cuda = device.type == "cuda"
-    if cuda and config.channels_last:
+    if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     steps_per_epoch = -(-len(dataset) // config.batch_size)
     optimizer = build_optimizer(config, model)
@@ -166,7 +166,7 @@ def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, pr
         for images, targets in bar:
             images = images.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
-            if cuda and config.channels_last:
+            if config.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and config.amp):
                 scores = model(images)

@@ -1,4 +1,10 @@
 # Data: the synthetic default is generated; real datasets are downloaded and verified.
+# Both run on the submitting host (on a cluster: the login node, which has internet).
+
+
+localrules:
+    make_synthetic,
+    download,
 
 
 rule make_synthetic:
