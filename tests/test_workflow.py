@@ -35,7 +35,8 @@ def expected_runs(config_path: Path) -> list[tuple[str, str, int]]:
     runs = []
     for dataset, spec in config["datasets"].items():
         methods = [m for item in spec["methods"] for m in (item if isinstance(item, list) else [item])]
-        runs += [(dataset, m, s) for m in methods for s in spec.get("seeds", config["seeds"])]
+        seeds = spec.get("seeds", config["seeds"])
+        runs += [(dataset, m, s) for m in methods for s in spec.get("method_seeds", {}).get(m, seeds)]
     return runs
 
 
@@ -55,7 +56,7 @@ def test_default_grid_dry_run():
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     runs = expected_runs(ROOT / "config" / "config.yaml")
-    assert len(runs) == 16  # 8 methods x 2 seeds
+    assert len(runs) == 12  # 4 methods x 2 seeds + the 4 other alpha values x 1 seed
     assert counts["train"] == counts["evaluate"] == len(runs)
     assert counts["make_synthetic"] == 1 and counts["report"] == 1
 

@@ -68,6 +68,7 @@ class ExperimentConfig:
     difficult: str = "positive"
     seed: int = 0
     workers: int = 4
+    cache_images: bool = False
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
@@ -126,7 +127,7 @@ def validate(config: ExperimentConfig) -> None:
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             _fail(key, value, "an integer >= 0")
-    for key in ("amp", "channels_last"):
+    for key in ("amp", "channels_last", "cache_images"):
         if not isinstance(getattr(config, key), bool):
             _fail(key, getattr(config, key), "true | false")
     for key in ("kmax", "kmin"):

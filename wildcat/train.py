@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import io
 import random
 import time
@@ -135,6 +136,8 @@ def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, pr
     np.random.seed(config.seed)
 
     dataset = get_dataset(config.dataset, config.data_root, config.train_split, train_transform(config.image_size_px))
+    if config.cache_images:  # decode each image once (small datasets: the synthetic default)
+        dataset.load_image = functools.lru_cache(maxsize=None)(dataset.load_image)
     model = build_model(config, len(dataset.classes)).to(device)
     cuda = device.type == "cuda"
     if config.channels_last:

@@ -38,7 +38,7 @@ def grid():
         (dataset, method, seed)
         for dataset, spec in config["datasets"].items()
         for method in methods_of(dataset)
-        for seed in spec.get("seeds", config["seeds"])
+        for seed in spec.get("method_seeds", {}).get(method, spec.get("seeds", config["seeds"]))
     ]
 
 
