@@ -24,8 +24,8 @@ from wildcat.data.synthetic import (
     image_ids,
     make_synthetic,
     render_image,
-    voc_palette,
 )
+from wildcat.data.voc import voc_palette
 from wildcat.errors import WildcatError
 
 # 24 images at 64 px, every split non-empty; occlusion raised so that "difficult" objects (and

@@ -31,6 +31,7 @@ from wildcat.config import ExperimentConfig, load_config
 from wildcat.crf import CRFParams, crf_refine
 from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
+from wildcat.data.voc import voc_palette
 from wildcat.io import atomic_path, atomic_write_json
 from wildcat.model import WildcatNet
 from wildcat.segmentation import argmax_labels, class_logits, unary_probabilities
@@ -114,6 +115,38 @@ def _per_class(names: list[str], values: np.ndarray) -> dict[str, float | None]:
     return {name: _percent(v) for name, v in zip(names, values)}
 
 
+MetricsDict = dict[str, dict[str, Any]]
+
+
+def _merge(into: MetricsDict, part: MetricsDict) -> None:
+    for key, values in part.items():
+        into.setdefault(key, {}).update(values)
+
+
+def classification_metrics(scores: np.ndarray, dataset: Any, config: ExperimentConfig) -> MetricsDict:
+    """``metrics``, ``per_class`` and ``protocol`` entries of classification (paper Tables 2-4):
+    mAP in ``config.ap_mode`` for multi-label sets, top-1 and mean per-class accuracy otherwise.
+    ``scores`` is ``(N, C)`` over the dataset's images in order."""
+    classes = list(dataset.classes)
+    if dataset.task == "multilabel":
+        mean_ap, per_class_ap = metrics.mean_average_precision(scores, dataset.targets, mode=config.ap_mode)
+        return {"metrics": {"map": _percent(mean_ap)}, "per_class": {"map": _per_class(classes, per_class_ap)},
+                "protocol": {"ap_mode": config.ap_mode}}
+    return {"metrics": {"accuracy": _percent(metrics.accuracy(scores, dataset.targets)),
+                        "mean_class_accuracy": _percent(metrics.mean_class_accuracy(scores, dataset.targets))},
+            "per_class": {}, "protocol": {}}
+
+
+def localization_metrics(scores: np.ndarray, points: np.ndarray, dataset: Any, config: ExperimentConfig) -> MetricsDict:
+    """Pointwise localization mAP (paper Table 8) from ``scores (N, C)`` and ``points (N, C, 2)``."""
+    boxes = [dataset.boxes_for(i) for i in range(len(dataset))]
+    loc_map, per_class_loc = metrics.pointwise_localization_ap(
+        scores, points, boxes, tolerance_px=config.loc_tolerance_px, mode=config.ap_mode
+    )
+    return {"metrics": {"loc_map": _percent(loc_map)}, "per_class": {"loc_map": _per_class(list(dataset.classes), per_class_loc)},
+            "protocol": {"loc_tolerance_px": config.loc_tolerance_px}}
+
+
 @torch.no_grad()
 def evaluate(
     run_dir: str | Path,
@@ -121,6 +154,7 @@ def evaluate(
     identity: dict[str, Any] | None = None,
     overlays_dir: str | Path | None = None,
     num_overlays: int = 4,
+    scores_out: str | Path | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate the finished run in ``run_dir`` on its test split; write and return metrics.json.
@@ -131,6 +165,8 @@ def evaluate(
         identity: ``config_name``, ``dataset``, ``method``, ``seed`` recorded in the file.
         overlays_dir: if given, PNG strips (image | top class map | argmax | CRF) of the first
             ``num_overlays`` segmentation images go there.
+        scores_out: if given, an ``.npz`` file with the test ``scores (N, C)`` and the localization
+            ``points (N, C, 2)`` (inputs of the multi-scale combination).
     """
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
@@ -167,23 +203,12 @@ def evaluate(
 
     scores = np.concatenate(all_scores)
     points = np.concatenate(all_points)
-    result: dict[str, Any] = {"metrics": {}, "per_class": {}, "protocol": {}}
-    if dataset.task == "multilabel":
-        mean_ap, per_class_ap = metrics.mean_average_precision(scores, dataset.targets, mode=config.ap_mode)
-        result["metrics"]["map"] = _percent(mean_ap)
-        result["per_class"]["map"] = _per_class(classes, per_class_ap)
-        result["protocol"]["ap_mode"] = config.ap_mode
-    else:
-        result["metrics"]["accuracy"] = _percent(metrics.accuracy(scores, dataset.targets))
-        result["metrics"]["mean_class_accuracy"] = _percent(metrics.mean_class_accuracy(scores, dataset.targets))
+    if scores_out is not None:
+        with atomic_path(scores_out) as tmp, open(tmp, "wb") as handle:
+            np.savez_compressed(handle, scores=scores, points=points)
+    result = classification_metrics(scores, dataset, config)
     if dataset.has_boxes:
-        boxes = [dataset.boxes_for(i) for i in range(len(dataset))]
-        loc_map, per_class_loc = metrics.pointwise_localization_ap(
-            scores, points, boxes, tolerance_px=config.loc_tolerance_px, mode=config.ap_mode
-        )
-        result["metrics"]["loc_map"] = _percent(loc_map)
-        result["per_class"]["loc_map"] = _per_class(classes, per_class_loc)
-        result["protocol"]["loc_tolerance_px"] = config.loc_tolerance_px
+        _merge(result, localization_metrics(scores, points, dataset, config))
     if background is not None:
         label_names = ["background", *classes]
         for name, confusion in (("seg_miou_argmax", confusion_argmax), ("seg_miou_crf", confusion_crf)):
@@ -205,27 +230,13 @@ def evaluate(
     return document
 
 
-# VOC colour map (the devkit's bit-interleaving palette), used for overlays.
-def _voc_palette(n: int = 256) -> np.ndarray:
-    palette = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        c, r, g, b = i, 0, 0, 0
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette[i] = (r, g, b)
-    return palette
-
-
 def save_overlay(path: Path, rgb: np.ndarray, class_map: torch.Tensor, labels: np.ndarray, refined: np.ndarray) -> None:
     """One PNG strip: image | class map of the top class (jet-like heat) | argmax | CRF."""
     height, width = rgb.shape[:2]
     heat = torch.nn.functional.interpolate(class_map[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
     heat = ((heat - heat.min()) / (heat.max() - heat.min()).clamp(min=1e-6)).numpy()
     heat_rgb = np.stack([heat, 1 - np.abs(2 * heat - 1), 1 - heat], axis=-1)
-    palette = _voc_palette()
+    palette = np.array(voc_palette(), np.uint8).reshape(-1, 3)
     panels = [rgb, (heat_rgb * 255).astype(np.uint8), palette[labels % 256], palette[refined % 256]]
     with atomic_path(path) as tmp:
         Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")

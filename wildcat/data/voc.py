@@ -306,6 +306,21 @@ class VOCDataset(Dataset):
         return f"{type(self).__name__}({self.name}, split={self.split!r}, {len(self)} images, {len(self.classes)} classes)"
 
 
+def voc_palette() -> list[int]:
+    """The PASCAL VOC colour map (256 RGB triples, flattened), as in VOC's ``VOClabelcolormap``."""
+    palette = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette += [r, g, b]
+    return palette
+
+
 def _box_dict(labels, boxes, difficult) -> dict[str, np.ndarray]:
     return {
         "labels": np.asarray(labels, dtype=np.int64).reshape(-1),
