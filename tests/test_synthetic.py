@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -24,6 +25,7 @@ from wildcat.data.synthetic import (
     image_ids,
     make_synthetic,
     render_image,
+    segmentation_ids,
 )
 from wildcat.data.voc import voc_palette
 from wildcat.errors import WildcatError
@@ -104,8 +106,10 @@ def test_layout_and_split_lists(small_tree):
     assert len(set(every)) == len(every)  # the splits partition the ids
     assert sorted(every) == sorted(p.stem for p in (small_tree / "JPEGImages").iterdir())
     assert read_list(main / "trainval.txt") == lists["train"] + lists["val"]
-    for split in (*SPLITS, "trainval"):
-        assert read_list(seg / f"{split}.txt") == read_list(main / f"{split}.txt")
+    for split in SPLITS:  # the first ceil(segmentation_fraction * n) ids of each split
+        count = math.ceil(SMALL.segmentation_fraction * len(lists[split]))
+        assert read_list(seg / f"{split}.txt") == lists[split][:count] == segmentation_ids(SMALL, split)
+    assert read_list(seg / "trainval.txt") == segmentation_ids(SMALL, "train") + segmentation_ids(SMALL, "val")
     for image_id in every:
         for folder, suffix in (("Annotations", ".xml"), ("SegmentationClass", ".png")):
             assert (small_tree / folder / f"{image_id}{suffix}").is_file()
@@ -339,7 +343,10 @@ def test_loads_through_get_dataset(small_tree):
             assert boxes["labels"].tolist() == [o.label for o in rendered.objects]
             assert boxes["boxes"].tolist() == [list(map(float, o.box)) for o in rendered.objects]
             assert boxes["difficult"].tolist() == [o.difficult for o in rendered.objects]
-            assert np.array_equal(dataset.mask_for(k), rendered.mask)
+            if image_ids(SMALL, s)[i] in segmentation_ids(SMALL, s):
+                assert np.array_equal(dataset.mask_for(k), rendered.mask)
+            else:  # outside ImageSets/Segmentation: no mask, as for most VOC images
+                assert dataset.mask_for(k) is None
             assert dataset.load_image(k).size == (SMALL.image_size_px, SMALL.image_size_px)
         image, target = dataset[0]
         assert target.tolist() == dataset.targets[0].tolist()
