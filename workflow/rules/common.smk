@@ -1,4 +1,5 @@
 # Shared helpers: the run grid of the config and the settings of each run.
+import re
 import shlex
 from pathlib import Path
 
@@ -20,26 +21,98 @@ WILDCAT = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPAT
 SYNTHETIC_MARKER = f"{DATA_ROOT}/VOCdevkit/VOCsynthetic/synthetic.json"
 
 
-wildcard_constraints:
-    dataset="[a-z0-9_]+",
-    method="[A-Za-z0-9_.]+",
-    seed="[0-9]+",
-
-
 def methods_of(dataset):
     """The method ids of a dataset (a YAML alias inside the list stands for a nested list)."""
     listed = config["datasets"][dataset]["methods"]
     return [m for item in listed for m in (item if isinstance(item, list) else [item])]
 
 
+def multiscale_spec(dataset):
+    """The dataset's multi-scale model (paper Section 4.1), or None: ``method`` (the combined id),
+    ``base`` (ExperimentConfig keys of every member), ``scales`` (one entry per member, with its
+    ``image_size_px`` and per-scale keys such as ``kmax``), ``seeds``."""
+    spec = config["datasets"][dataset].get("multiscale")
+    if not spec:
+        return None
+    seeds = spec.get("seeds", config["datasets"][dataset].get("seeds", config["seeds"]))
+    return {"method": spec.get("method", "wildcat"), "base": spec.get("base", {}), "scales": spec["scales"], "seeds": seeds}
+
+
+def multiscale_members(dataset):
+    """``{member method id: settings}`` of a dataset's multi-scale model, in scale order: the
+    member at ``P`` px of method ``wildcat`` is ``wildcat_s<P>``, a normal single-scale run."""
+    spec = multiscale_spec(dataset)
+    if spec is None:
+        return {}
+    return {f"{spec['method']}_s{scale['image_size_px']}": {**spec["base"], **scale} for scale in spec["scales"]}
+
+
+def check_multiscale():
+    """Parse-time checks: one output per rule (a combined id is never a single-model method) and
+    distinct scales."""
+    for dataset in config["datasets"]:
+        spec = multiscale_spec(dataset)
+        if spec is None:
+            continue
+        sizes = [scale["image_size_px"] for scale in spec["scales"]]
+        if len(set(sizes)) != len(sizes):
+            raise ValueError(f"datasets.{dataset}.multiscale.scales: image_size_px values repeat ({sizes}); give each scale once")
+        if spec["method"] in config["methods"] or spec["method"] in methods_of(dataset):
+            raise ValueError(
+                f"datasets.{dataset}.multiscale.method {spec['method']!r} is also a single-model method id; the "
+                "multi-scale combination needs an id of its own (rename the single-scale method, e.g. to "
+                f"{spec['method']}_s448, the member run at 448 px)"
+            )
+        for member in multiscale_members(dataset):
+            if member in config["methods"]:
+                raise ValueError(f"method id {member!r} is both a key of `methods` and a member of datasets.{dataset}.multiscale; rename the method")
+
+
+def combined_methods():
+    """The method ids made by the `combine` rule (multi-scale models), over all datasets."""
+    return sorted({multiscale_spec(d)["method"] for d in config["datasets"] if multiscale_spec(d)})
+
+
+def method_settings(dataset, method):
+    """The ExperimentConfig keys of a method: a multi-scale member of the dataset, or `methods`."""
+    members = multiscale_members(dataset)
+    if method in members:
+        return members[method]
+    if method not in config["methods"]:
+        raise ValueError(f"method {method!r} of dataset {dataset} is neither a key of `methods` nor a multi-scale member ({', '.join(members) or 'none'})")
+    return config["methods"][method]
+
+
+check_multiscale()
+COMBINED = combined_methods()
+# The `method` wildcard of the evaluate rule (single models) and of the combine rule (multi-scale):
+# disjoint, so that no metrics.json can be made by both.
+SINGLE_MODEL_METHOD = (f"(?!(?:{'|'.join(map(re.escape, COMBINED))})$)" if COMBINED else "") + "[A-Za-z0-9_.]+"
+COMBINED_METHOD = "|".join(map(re.escape, COMBINED)) or "(?!)"
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    method=SINGLE_MODEL_METHOD,  # the combine rule widens it to COMBINED_METHOD in its output
+    seed="[0-9]+",
+
+
 def grid():
-    """Every (dataset, method, seed) of the config: the paper's experiment list."""
-    return [
+    """Every (dataset, method, seed) of the config: the paper's experiment list (single models,
+    then the multi-scale combinations)."""
+    single = [
         (dataset, method, seed)
         for dataset, spec in config["datasets"].items()
         for method in methods_of(dataset)
         for seed in spec.get("method_seeds", {}).get(method, spec.get("seeds", config["seeds"]))
     ]
+    multiscale = [
+        (dataset, spec["method"], seed)
+        for dataset in config["datasets"]
+        if (spec := multiscale_spec(dataset))
+        for seed in spec["seeds"]
+    ]
+    return single + multiscale
 
 
 def run_settings(dataset, method, seed):
@@ -49,7 +122,7 @@ def run_settings(dataset, method, seed):
     settings = {
         "data_root": DATA_ROOT,
         **spec["experiment"],
-        **config["methods"][method],
+        **method_settings(dataset, method),
         **spec.get("method_overrides", {}).get(method, {}),
         "seed": int(seed),
     }
@@ -81,3 +154,11 @@ def data_marker(dataset):
     if dataset == "synthetic":
         return SYNTHETIC_MARKER
     return f"{DATA_ROOT}/.wildcat/{dataset}.complete"
+
+
+def member_models(wildcards):
+    """The per-scale model.pt files of a multi-scale model, in scale order."""
+    members = multiscale_members(wildcards.dataset)
+    if not members:
+        raise ValueError(f"{wildcards.method} of {wildcards.dataset}: the dataset has no `multiscale` entry")
+    return [f"{RUNS}/{wildcards.dataset}/{member}/seed{wildcards.seed}/model.pt" for member in members]

@@ -12,6 +12,8 @@ rule make_synthetic:
         SYNTHETIC_MARKER,
     log:
         f"{LOGS}/data/synthetic.log",
+    benchmark:
+        f"{LOGS}/benchmark/make_synthetic.tsv"
     params:
         wildcat=WILDCAT,
         root=lambda wildcards, output: Path(output[0]).parents[2],

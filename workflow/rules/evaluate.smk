@@ -9,6 +9,8 @@ rule evaluate:
         f"{RESULTS}/{{dataset}}/{{method}}/seed{{seed}}/metrics.json",
     log:
         f"{LOGS}/evaluate/{{dataset}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{LOGS}/benchmark/evaluate/{{dataset}}/{{method}}/seed{{seed}}.tsv"
     params:
         wildcat=WILDCAT,
         run=lambda wildcards, input: Path(input[0]).parent,

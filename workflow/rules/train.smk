@@ -10,6 +10,8 @@ rule train:
         f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/model.pt",
     log:
         f"{LOGS}/train/{{dataset}}/{{method}}/seed{{seed}}.log",
+    benchmark:
+        f"{LOGS}/benchmark/train/{{dataset}}/{{method}}/seed{{seed}}.tsv"
     params:
         wildcat=WILDCAT,
         options=train_options,
