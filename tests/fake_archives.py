@@ -215,6 +215,74 @@ def voc2012_archives() -> dict[str, bytes]:
     return {"VOCtrainval_11-May-2012.tar": tar_bytes(files)}
 
 
+# -- SBD and the VOC 2012 test images -------------------------------------------------------
+
+#: SBD's lists, chosen to exercise the set arithmetic of train_aug against VOC2012_SEG:
+#: 2008_000003 (SBD train) and 2008_000005 (SBD val) are segmentation-val images (dropped);
+#: 2008_000001 is also in segmentation train and 2010_000011 in both SBD lists (counted once).
+#: Every id is an image of voc2012_archives() with an XML file, as in the real data.
+SBD_SPLITS = {"train": ["2010_000011", "2008_000003", "2008_000002", "2010_000010"],
+              "val": ["2008_000004", "2010_000011", "2008_000005", "2008_000001"]}
+#: The train_aug list these give, worked out by hand: (seg train | SBD train | SBD val) - seg val.
+SBD_TRAIN_AUG = ["2008_000001", "2008_000002", "2008_000004", "2010_000010", "2010_000011"]
+
+
+def sbd_mat_bytes(mask: np.ndarray) -> bytes:
+    """An SBD ``cls/<id>.mat``: struct ``GTcls`` with ``Segmentation`` (H, W) uint8, ``Boundaries``
+    (a 20 x 1 cell of sparse (H, W) matrices) and ``CategoriesPresent``, as torchvision reads it."""
+    import scipy.io
+    import scipy.sparse
+
+    boundaries = np.empty((20, 1), dtype=object)
+    for c in range(20):
+        edge = (mask == c + 1) & ~np.pad(mask == c + 1, 1)[2:, 1:-1]  # bottom edge of the class region
+        boundaries[c, 0] = scipy.sparse.csc_matrix(edge.astype(np.uint8))
+    present = np.array([c for c in range(1, 21) if (mask == c).any()], dtype=np.uint8).reshape(-1, 1)
+    buffer = io.BytesIO()
+    scipy.io.savemat(buffer, {"GTcls": {"Segmentation": mask.astype(np.uint8), "Boundaries": boundaries,
+                                        "CategoriesPresent": present}}, do_compression=True)
+    return buffer.getvalue()
+
+
+def tgz_bytes(files: dict[str, bytes]) -> bytes:
+    import gzip
+
+    return gzip.compress(tar_bytes(files), mtime=0)
+
+
+@functools.lru_cache(maxsize=None)
+def sbd_archives(splits: Optional[tuple] = None) -> dict[str, bytes]:
+    """``benchmark.tgz`` with the real layout ``benchmark_RELEASE/dataset/{train,val}.txt, img/, cls/``
+    (the real archive also has ``inst/``, which nothing here reads).
+    ``splits``: ``((name, (ids...)), ...)`` to replace :data:`SBD_SPLITS`."""
+    lists = {k: list(v) for k, v in splits} if splits is not None else SBD_SPLITS
+    base = "benchmark_RELEASE/dataset"
+    files = {f"{base}/{name}.txt": "".join(f"{i}\n" for i in ids).encode() for name, ids in lists.items()}
+    all_images = {**VOC2012_IMAGES, **{i: (size, [dict(name="person", box=box) for box, _ in persons])
+                                       for i, (_, size, persons) in VOC2012_ACTION.items()}}
+    for k, image_id in enumerate(sorted({i for ids in lists.values() for i in ids})):
+        size, objects = all_images.get(image_id, ((10, 8), []))
+        mask = voc_mask(image_id, size, objects)
+        mask[mask == 255] = 0  # SBD masks have no void label
+        files[f"{base}/img/{image_id}.jpg"] = jpeg_bytes(*size, value=30 + 20 * k)
+        files[f"{base}/cls/{image_id}.mat"] = sbd_mat_bytes(mask)
+    return {"benchmark.tgz": tgz_bytes(files)}
+
+
+#: VOC 2012 test images (the tar from the evaluation server): ids only, no labels.
+VOC2012_TEST_IDS = ["2008_000006", "2008_000011", "2009_000012"]
+
+
+@functools.lru_cache(maxsize=None)
+def voc2012_test_archive() -> dict[str, bytes]:
+    """``VOC2012test.tar``: ``VOCdevkit/VOC2012/ImageSets/Main/test.txt`` and the JPEGs."""
+    base = "VOCdevkit/VOC2012"
+    files = {f"{base}/ImageSets/Main/test.txt": "".join(f"{i}\n" for i in VOC2012_TEST_IDS).encode()}
+    for k, image_id in enumerate(VOC2012_TEST_IDS):
+        files[f"{base}/JPEGImages/{image_id}.jpg"] = jpeg_bytes(12 + k, 10, value=60 + 50 * k)
+    return {"VOC2012test.tar": tar_bytes(files)}
+
+
 # -- COCO ------------------------------------------------------------------------------------
 
 #: Categories deliberately out of id order in the JSON: the loader must sort them by id.
@@ -291,6 +359,7 @@ ARCHIVES = {
     "voc2007": voc2007_archives,
     "voc2012": voc2012_archives,
     "voc2012_action": voc2012_archives,
+    "sbd": sbd_archives,
     "coco2014": coco_archives,
     "mit67": mit67_archives,
     "scene15": scene15_archives,

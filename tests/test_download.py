@@ -17,6 +17,8 @@ from wildcat.data import download as dl
 pytestmark = pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning")
 
 REAL_NAMES = ["voc2007", "voc2012", "voc2012_action", "coco2014", "mit67", "scene15"]
+#: every entry of the sources table (sbd is download-only: it feeds voc2012's train_aug split)
+DOWNLOADABLE = ["voc2007", "voc2012", "voc2012_action", "sbd", "coco2014", "mit67", "scene15"]
 FIRST_SPLIT = {"voc2007": "test", "voc2012": "val", "voc2012_action": "train", "coco2014": "val",
                "mit67": "train", "scene15": "train"}
 
@@ -292,7 +294,7 @@ def test_archive_without_the_official_layout_is_reported(tmp_path, monkeypatch):
 
 def test_list_datasets_reports_status_size_and_terms(tmp_path, monkeypatch):
     rows = dl.list_datasets(tmp_path)
-    assert [r["name"] for r in rows] == REAL_NAMES
+    assert [r["name"] for r in rows] == DOWNLOADABLE
     assert all(r["status"] == "missing" for r in rows)
     by_name = {r["name"]: r for r in rows}
     assert by_name["voc2012"]["size"] == "2.0 GB" and by_name["voc2012"]["size_bytes"] == 1_999_639_040
@@ -313,7 +315,7 @@ def test_unknown_and_synthetic_names(tmp_path):
 
 def test_sources_table_is_complete_and_real():
     """The real table (not monkeypatched here) has a digest, URLs and a layout for every file."""
-    assert list(sources.SOURCES) == REAL_NAMES
+    assert list(sources.SOURCES) == DOWNLOADABLE
     for name, source in sources.SOURCES.items():
         assert source.license_url.startswith("http") and source.homepage.startswith("http")
         for remote in source.files:

@@ -11,7 +11,9 @@ name               module                                       splits
 ``synthetic``      :mod:`wildcat.data.voc` (VOC layout)          train, val, test, trainval, seg_*
 ``voc2007``        :mod:`wildcat.data.voc`                       trainval, test (train, val, seg_*)
 ``voc2012``        :mod:`wildcat.data.voc`                       train, val (trainval, seg_train,
-                                                                 seg_val); test: evaluation server
+                                                                 seg_val, train_aug (+ SBD,
+                                                                 :mod:`wildcat.data.sbd`); test:
+                                                                 images only, evaluation server)
 ``voc2012_action`` :mod:`wildcat.data.voc`                       train, val (trainval)
 ``coco2014``       :mod:`wildcat.data.coco`                      train, val (train2014, val2014)
 ``mit67``          :mod:`wildcat.data.scenes`                    train, test

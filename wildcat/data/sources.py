@@ -25,6 +25,13 @@ Abbreviations used below:
 * [yolo]   YOLO download scripts (e.g. Lxrd-AJ/YOLO_V1 ``data/download_voc.sh``, ``wget -c
            https://pjreddie.com/media/files/VOCtrainval_06-Nov-2007.tar``): the VOC mirror of the
            darknet author. Mirrors are only as good as the checksum check that follows.
+* [tvsbd]  torchvision 0.29.1, ``torchvision/datasets/sbd.py`` (``SBDataset``): the SBD URL
+           (``www2.eecs.berkeley.edu``), MD5 and layout (``benchmark_RELEASE/dataset/`` with ``img/``,
+           ``cls/<id>.mat`` (``GTcls.Segmentation``), ``inst/``, ``train.txt``, ``val.txt``).
+* [tv8471] pytorch/vision issue 8471 (June 2024): a download log of that URL
+           (``1419539633/1419539633`` bytes) and the report that ``train_noval.txt`` is gone from its
+           host. The older ``www.eecs.berkeley.edu`` URL is the one of earlier code (SEC-MXNet, fblib,
+           pytorch-fcn).
 
 Set the environment variable ``WILDCAT_DATA_MIRROR`` to a base URL to try
 ``<mirror>/<filename>`` before the URLs below (an institutional mirror, or a local server).
@@ -144,6 +151,20 @@ _VOC2012_TRAINVAL = RemoteFile(
     ),
 )
 
+_SBD_DIR = "sbd/benchmark_RELEASE/dataset"
+
+_SBD = RemoteFile(
+    filename="benchmark.tgz",
+    urls=(
+        "https://www2.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",  # [tvsbd]
+        "http://www.eecs.berkeley.edu/Research/Projects/CS/vision/grouping/semantic_contours/benchmark.tgz",  # [tv8471]
+    ),
+    md5="82b4d87ceb2ed10f6038a1cba92111cb",  # [tvsbd]
+    size_bytes=1_419_539_633,  # [tv8471]
+    dest="sbd",
+    provides=(f"{_SBD_DIR}/train.txt", f"{_SBD_DIR}/val.txt", f"{_SBD_DIR}/cls"),
+)
+
 _VOC_TERMS = ("images from flickr: use must respect flickr's terms of use; annotations by the PASCAL VOC "
               "project (see the page)")
 _VOC_MIRRORS = ("host.robots.ox.ac.uk has been unreliable for years (it now redirects to thor.robots.ox.ac.uk); "
@@ -182,6 +203,19 @@ SOURCES: dict[str, DatasetSource] = {
         license_url="http://host.robots.ox.ac.uk/pascal/VOC/voc2012/",
         license=_VOC_TERMS,
         mirrors_note=_VOC_MIRRORS,
+    ),
+    "sbd": DatasetSource(
+        name="sbd",
+        title="Semantic Boundaries Dataset (SBD; train 8,498 / val 2,857 VOC 2011 images): builds voc2012 train_aug",
+        files=(_SBD,),
+        folder=_SBD_DIR,
+        homepage="http://home.bharathh.info/pubs/codes/SBD/download.html",
+        license_url="http://home.bharathh.info/pubs/codes/SBD/download.html",
+        license="research use, no explicit licence; images are PASCAL VOC 2011 images (flickr terms)",
+        notes=("only train.txt / val.txt are used (the voc2012 'train_aug' split, 10,582 images, image labels "
+               "from the VOC 2012 XML); the cls/*.mat masks are not needed"),
+        mirrors_note=("the Berkeley host has been intermittently unreachable; no mirror with a confirmed layout is "
+                      "known: place benchmark.tgz by hand (--archive) or set WILDCAT_DATA_MIRROR; the MD5 is checked"),
     ),
     "coco2014": DatasetSource(
         name="coco2014",
@@ -288,6 +322,10 @@ EXPECTED_COUNTS: dict[tuple[str, str], int] = {
     ("voc2012", "trainval"): 11540,
     ("voc2012", "seg_train"): 1464,
     ("voc2012", "seg_val"): 1449,
+    ("voc2012", "train_aug"): 10582,  # (seg train + SBD train + SBD val) - seg val; mmsegmentation's voc_aug asserts it
+    ("voc2012", "test"): 10991,  # ImageSets/Main/test.txt of VOC2012test.tar (SSD paper; weiliu89/caffe issue 551)
+    ("sbd", "train"): 8498,
+    ("sbd", "val"): 2857,
     ("voc2012_action", "train"): 2296,
     ("voc2012_action", "val"): 2292,
     ("coco2014", "train"): 82783,

@@ -24,6 +24,18 @@ None. Requiring the same split name keeps a mask of the segmentation *val* set f
 while tuning on a classification *train* image. ``seg_<s>`` splits iterate over exactly the
 images of ``ImageSets/Segmentation/<s>.txt`` (VOC 2012 ``seg_val``: the 1,449 images of the
 paper's Table 9) and take their targets from the XML annotations with the same 1 / 0 / -1 rule.
+
+Two ``voc2012`` splits are not lists of the devkit:
+
+* ``train_aug``: the 10,582 images of WILDCAT's segmentation model (Table 9), built from the
+  VOC 2012 segmentation lists and SBD (:mod:`wildcat.data.sbd`; needs ``wildcat download sbd``).
+  Image labels from the XML, **difficult objects included** (1 when the image has any object of
+  the class, else -1; no 0), as jiwoon-ahn/irn's ``load_image_label_list_from_xml``. Masks: only
+  the VOC segmentation-train masks (``mask_for``); SBD's ``.mat`` masks are not read.
+* ``test``: the VOC 2012 test images, when ``VOC2012test.tar`` (from the evaluation server, after
+  registering) has been extracted into the same tree (``ImageSets/Main/test.txt``). Labels are
+  unknown: ``targets`` are all 0 (ignored) and ``labels_known`` is False; use it to write the
+  server's files (:mod:`wildcat.submission`), never to compute a metric.
 """
 
 from __future__ import annotations
@@ -118,6 +130,8 @@ class VOCDataset(Dataset):
 
     task = "multilabel"
     has_boxes = True
+    #: False for a split whose labels are not public (VOC 2012 ``test``: targets all 0).
+    labels_known = True
 
     def __init__(self, name: str, root: str | Path, voc_dir: str | Path, split: str, classes,
                  transform: Optional[Callable[[Any], Any]] = None) -> None:
@@ -135,6 +149,18 @@ class VOCDataset(Dataset):
             self.ids = self._read_ids("Segmentation", base)
             self.targets = self._targets_from_xml()
             self._mask_ids = set(self.ids)
+        elif name == "voc2012" and split == "train_aug":
+            from wildcat.data.sbd import train_aug_ids
+
+            self.ids = train_aug_ids(self.root, self.voc_dir)
+            self.targets = self._targets_from_xml(difficult_is_positive=True)
+            self._mask_ids = set(self._read_ids("Segmentation", "train"))  # VOC masks only, never seg val
+        elif name == "voc2012" and split == "test" and self._list_path("Main", "test") is not None:
+            self.ids = self._read_ids("Main", "test")
+            self.targets = np.zeros((len(self.ids), len(self.classes)), dtype=np.int8)  # unknown: all ignored
+            self.labels_known = False
+            self.has_boxes = False
+            self._mask_ids = set()
         else:
             self.ids = self._read_ids("Main", split)
             self.targets = self._targets_from_class_lists(split)
@@ -189,13 +215,16 @@ class VOCDataset(Dataset):
         expected = self.voc_dir / "ImageSets" / task_folder / f"{stem}.txt"
         split = self.split[len("seg_"):] if self.split.startswith("seg_") else self.split
         if self.name in ("voc2012", "voc2012_action") and split == "test":
+            hint = (" (or extract VOC2012test.tar from the server into the root to get split 'test' with unknown "
+                    "labels, for wildcat.submission)") if self.name == "voc2012" else ""
             return UnknownSplitError(f"{self.name} has no test labels on disk ({expected}): VOC 2012 test is scored "
-                                     "only by the PASCAL evaluation server; use split 'val'")
+                                     f"only by the PASCAL evaluation server; use split 'val'{hint}")
         folder = self.voc_dir / "ImageSets" / task_folder
         found = sorted(p.stem for p in folder.glob("*.txt") if "_" not in p.stem) if folder.is_dir() else []
         if stem == split and split not in _KNOWN_SPLITS.get(self.name, ()) and found:
+            extra = "; also train_aug (VOC 2012 + SBD)" if self.name == "voc2012" else ""
             return UnknownSplitError(f"{self.name} has no split {self.split!r} (no {expected}); lists found: "
-                                     f"{', '.join(found)}")
+                                     f"{', '.join(found)}{extra}")
         return dataset_not_found(self.name, self.root, expected, "is incomplete: no list")
 
     def _read_ids(self, task_folder: str, stem: str) -> list[str]:
@@ -238,12 +267,15 @@ class VOCDataset(Dataset):
                     targets[index[image_id], c] = np.sign(label)
         return targets
 
-    def _targets_from_xml(self) -> np.ndarray:
+    def _targets_from_xml(self, difficult_is_positive: bool = False) -> np.ndarray:
+        """1 / 0 (only difficult objects) / -1 from the XML objects; with ``difficult_is_positive``
+        a difficult object counts as any other (1 / -1)."""
         targets = np.full((len(self.ids), len(self.classes)), -1, dtype=np.int8)
         for i in range(len(self.ids)):
             boxes = self.boxes_for(i)
             for label, difficult in zip(boxes["labels"], boxes["difficult"]):
-                targets[i, label] = max(targets[i, label], 0 if difficult else 1)
+                positive = difficult_is_positive or not difficult
+                targets[i, label] = max(targets[i, label], 1 if positive else 0)
         return targets
 
     # -- the dataset interface ----------------------------------------------------------------
@@ -413,7 +445,8 @@ def voc2007(root, split, transform=None) -> VOCDataset:
 
 def voc2012(root, split, transform=None) -> VOCDataset:
     """PASCAL VOC 2012: classification ``train`` (5,717) / ``val`` (5,823); ``seg_val`` (1,449
-    images with masks). The test set is scored only by the PASCAL evaluation server."""
+    images with masks); ``train_aug`` (10,582, needs SBD); ``test`` (unknown labels, only when the
+    test images from the evaluation server are extracted; see the module docstring)."""
     return VOCDataset("voc2012", root, _voc_dir(root, "VOC2012"), split, VOC_CLASSES, transform)
 
 
