@@ -32,6 +32,7 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 def expected_runs(config_path: Path) -> list[tuple[str, str, int]]:
+    """The single-model runs that are evaluated (the `methods` lists)."""
     config = yaml.safe_load(config_path.read_text())
     runs = []
     for dataset, spec in config["datasets"].items():
@@ -39,6 +40,21 @@ def expected_runs(config_path: Path) -> list[tuple[str, str, int]]:
         seeds = spec.get("seeds", config["seeds"])
         runs += [(dataset, m, s) for m in methods for s in spec.get("method_seeds", {}).get(m, seeds)]
     return runs
+
+
+def expected_multiscale(config_path: Path) -> tuple[list[tuple[str, str, int]], set[tuple[str, str, int]]]:
+    """The multi-scale combinations (dataset, method, seed) and their member runs."""
+    config = yaml.safe_load(config_path.read_text())
+    combined, members = [], set()
+    for dataset, spec in config["datasets"].items():
+        multiscale = spec.get("multiscale")
+        if not multiscale:
+            continue
+        for seed in multiscale.get("seeds", spec.get("seeds", config["seeds"])):
+            method = multiscale.get("method", "wildcat")
+            combined.append((dataset, method, seed))
+            members |= {(dataset, f"{method}_s{scale['image_size_px']}", seed) for scale in multiscale["scales"]}
+    return combined, members
 
 
 def test_lint_is_clean():
@@ -67,14 +83,102 @@ def test_paper_grid_dry_run_resolves_every_experiment():
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     runs = expected_runs(ROOT / "config" / "paper.yaml")
-    assert counts["train"] == counts["evaluate"] == len(runs) == 222
+    combined, members = expected_multiscale(ROOT / "config" / "paper.yaml")
+    # 222 single-scale runs of the analysis grid and wildcat_s448, m1 (3 seeds), 9 of Table 5's
+    # pool-conv order; 6 multi-scale models (1 seed) of 7 members, whose 448 px member is shared.
+    assert counts["evaluate"] == len(runs) == 231
+    assert counts["combine"] == len(combined) == 6
+    assert counts["train"] == len(set(runs) | members) == 231 + 6 * 6
     assert counts["download"] == 6
     assert "synthetic" not in result.stdout  # the default grid is not merged in
-    for path in ("runs/paper/voc2007/ss_m8_a1/seed2/model.pt", "runs/paper/coco2014/wildcat/seed0/model.pt",
-                 "results/runs/paper/voc2012/ss_m1_a0.6/seed1/metrics.json", "data/.wildcat/scene15.complete"):
+    for path in ("runs/paper/voc2007/ss_m8_a1/seed2/model.pt", "runs/paper/coco2014/wildcat_s448/seed0/model.pt",
+                 "results/runs/paper/voc2012/ss_m1_a0.6/seed1/metrics.json", "data/.wildcat/scene15.complete",
+                 "runs/paper/voc2012_action/ss_m1_a1_poolconv/seed2/model.pt"):
         assert path in result.stdout
+    assert "runs/paper/coco2014/wildcat/seed0/model.pt" not in result.stdout  # no single model `wildcat`
     assert "--train-split=train_seed1" in result.stdout  # 15 Scene: one split per seed
     assert "--weights=imagenet" in result.stdout and "--backbone=resnet101" in result.stdout
+    jobs = result.stdout.split("\n\n")
+    (member,) = [j for j in jobs if "output: runs/paper/voc2007/wildcat_s747/seed0/model.pt" in j]
+    assert "rule train:" in member and "--image-size-px=747" in member and "--kmax=30" in member
+    assert "--num-maps=4" in member and "--alpha=0.7" in member
+    (poolconv,) = [j for j in jobs if "output: runs/paper/mit67/ss_m1_a1_poolconv/seed0/model.pt" in j]
+    assert "--order=pool-conv" in poolconv and "--image-size-px=448" in poolconv and "--kmax=1" in poolconv
+    (combine,) = [j for j in jobs if "output: results/runs/paper/voc2007/wildcat/seed0/metrics.json" in j]
+    assert "rule combine:" in combine
+    sizes = (224, 280, 320, 374, 448, 560, 747)
+    assert f"input: {', '.join(f'runs/paper/voc2007/wildcat_s{px}/seed0/model.pt' for px in sizes)}" in combine
+
+
+def test_paper_scales_are_supplementary_table_2():
+    """config/paper.yaml's scales and k per scale are the published ones (results/paper)."""
+    import pandas as pd
+
+    published = pd.read_csv(ROOT / "results" / "paper" / "supp_table2_scales.csv")
+    expected = [{"image_size_px": int(r.image_size_px), "kmax": int(r.kmax)} for r in published.itertuples()]
+    assert (published["kmax"] == published["kmin"]).all()
+    config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
+    for dataset, spec in config["datasets"].items():
+        multiscale = spec["multiscale"]
+        assert multiscale["scales"] == expected, dataset
+        assert multiscale["base"]["kmin"] is None  # k- = k+
+        assert (multiscale["base"]["num_maps"], multiscale["base"]["alpha"]) == (4, 0.7)
+
+
+def _write_config(path: Path, edit) -> Path:
+    config = yaml.safe_load(TINY.read_text())
+    edit(config)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["datasets"]["synthetic"].update(multiscale={"scales": [{"image_size_px": 48}]}),
+         "'wildcat' is also a single-model method id"),
+        (lambda c: c["datasets"]["synthetic"].update(multiscale={"method": "ms", "scales": [{"image_size_px": 48}] * 2}),
+         "image_size_px values repeat"),
+        (lambda c: c["datasets"]["synthetic"].update(multiscale={"method": "ms", "scales": [{"kmax": 2}]}),
+         "'image_size_px' is a required property"),
+        (lambda c: c["methods"].update(ms_s48={"num_maps": 1}) or c["datasets"]["synthetic"].update(
+            multiscale={"method": "ms", "scales": [{"image_size_px": 48}]}), "both a key of `methods`"),
+    ],
+)
+def test_bad_multiscale_config_fails_at_parse_time(tmp_path, edit, message):
+    result = snakemake("-n", "--configfile", str(_write_config(tmp_path / "config.yaml", edit)), "--directory", str(tmp_path))
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+
+
+def _tiny_multiscale(config):
+    config["datasets"]["synthetic"]["methods"] = ["gmp", "ms_s64"]
+    config["datasets"]["synthetic"]["multiscale"] = {
+        "method": "ms", "base": {"num_maps": 2, "alpha": 0.7, "kmin": None},
+        "scales": [{"image_size_px": 48, "kmax": 2}, {"image_size_px": 64, "kmax": 3}],
+    }
+
+
+def test_tiny_multiscale_dry_run(tmp_path):
+    config = _write_config(tmp_path / "config.yaml", _tiny_multiscale)
+    result = snakemake("-n", "--configfile", str(config), "--directory", str(tmp_path), "--forceall")
+    assert result.returncode == 0, result.stderr
+    counts = job_counts(result.stdout)
+    assert (counts["train"], counts["evaluate"], counts["combine"]) == (3, 2, 1)
+    assert "--method ms --seed 0" in result.stdout
+
+
+@pytest.mark.slow
+def test_tiny_multiscale_workflow_end_to_end(tmp_path):
+    config = _write_config(tmp_path / "config.yaml", _tiny_multiscale)
+    work = tmp_path / "work"
+    work.mkdir()
+    result = snakemake("--cores", "2", "--configfile", str(config), "--directory", str(work),
+                       "results/runs/tiny/synthetic/ms/seed0/metrics.json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = yaml.safe_load((work / "results/runs/tiny/synthetic/ms/seed0/metrics.json").read_text())
+    assert document["method"] == "ms" and document["settings"]["scales"] == [48, 64]
+    assert document["settings"]["kmax"] == [2, 3] and "map" in document["metrics"]
 
 
 def test_tables_schedules_nothing_but_tables():

@@ -1,4 +1,4 @@
-"""The ``wildcat`` command: ``make-synthetic | download | train | evaluate | report``.
+"""The ``wildcat`` command: ``make-synthetic | download | train | evaluate | combine | report``.
 
 Each subcommand is a thin layer over a library function; user mistakes (a bad config value, a
 missing dataset or run) end with one line on stderr and exit status 2, never a traceback.
@@ -20,6 +20,7 @@ EPILOG = """examples:
   wildcat make-synthetic --root data
   wildcat train --config config/experiments/synthetic.yaml --out runs/demo
   wildcat evaluate --run runs/demo --out runs/demo/metrics.json
+  wildcat combine --runs runs/s224 runs/s448 --out runs/multiscale/metrics.json
   wildcat download voc2007 --root data
   wildcat report --runs results/runs --paper results/paper --config-name default --out reports/default
 """
@@ -74,9 +75,26 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from wildcat.evaluate import evaluate
 
-    identity = {k: v for k, v in (("config_name", args.config_name), ("dataset", args.dataset_id),
-                                  ("method", args.method), ("seed", args.seed)) if v is not None}
-    result = evaluate(args.run, args.out, identity=identity, overlays_dir=args.overlays, progress=not args.quiet)
+    result = evaluate(args.run, args.out, identity=_identity(args), overlays_dir=args.overlays, progress=not args.quiet)
+    print(" ".join(f"{k}={v}" for k, v in result["metrics"].items()))
+
+
+def _identity(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in (("config_name", args.config_name), ("dataset", args.dataset_id),
+                              ("method", args.method), ("seed", args.seed)) if v is not None}
+
+
+def _add_identity_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config-name", help="recorded in metrics.json (e.g. default)")
+    parser.add_argument("--dataset-id", help="recorded in metrics.json")
+    parser.add_argument("--method", help="recorded in metrics.json (e.g. wildcat, m1, gmp)")
+    parser.add_argument("--seed", type=int, help="recorded in metrics.json")
+
+
+def _cmd_combine(args: argparse.Namespace) -> None:
+    from wildcat.combine import combine
+
+    result = combine(args.runs, args.out, identity=_identity(args), scores_out=args.scores_out, progress=not args.quiet)
     print(" ".join(f"{k}={v}" for k, v in result["metrics"].items()))
 
 
@@ -89,6 +107,14 @@ def _cmd_report(args: argparse.Namespace) -> None:
     report.write_tables(tables, args.out)
     report.write_figures(runs, paper, args.out, config_name=args.config_name)
     print(args.out)
+
+
+def _cmd_budget(args: argparse.Namespace) -> None:
+    from wildcat import budget
+
+    speed = args.images_per_second or budget.PLACEHOLDER_IMAGES_PER_SECOND
+    table = budget.budget_table(args.config, speed, args.eval_speedup)
+    print(budget.format_budget(table, speed, source=args.measured_on, eval_speedup=args.eval_speedup))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,12 +157,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, type=Path, help="a finished `wildcat train` folder")
     p.add_argument("--out", required=True, type=Path, help="metrics.json to write")
     p.add_argument("--overlays", type=Path, help="folder for example segmentation overlays (PNG)")
-    p.add_argument("--config-name", help="recorded in metrics.json (e.g. default)")
-    p.add_argument("--dataset-id", help="recorded in metrics.json")
-    p.add_argument("--method", help="recorded in metrics.json (e.g. wildcat, m1, gmp)")
-    p.add_argument("--seed", type=int, help="recorded in metrics.json")
+    _add_identity_options(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("combine", help="multi-scale model: Object Bank combination of per-scale runs (paper Sec. 4.1)")
+    p.add_argument("--runs", required=True, nargs="+", type=Path, metavar="RUN",
+                   help="finished `wildcat train` folders, one per scale (same dataset and splits)")
+    p.add_argument("--out", required=True, type=Path, help="metrics.json to write")
+    p.add_argument("--scores-out", type=Path, help="also write the combined test scores and points (.npz)")
+    _add_identity_options(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_combine)
+
+    p = sub.add_parser("budget", help="GPU-hours per paper table of a workflow config, from a measured throughput")
+    p.add_argument("--config", type=Path, default=Path("config/paper.yaml"), help="workflow config (default: config/paper.yaml)")
+    p.add_argument("--images-per-second", type=float, default=None,
+                   help="training images/s of one GPU at 448 px (benchmarks/throughput.py); default: a placeholder")
+    p.add_argument("--measured-on", help="the card and command the throughput comes from (printed with the table)")
+    p.add_argument("--eval-speedup", type=float, default=3.0, help="evaluation images/s relative to training (default 3)")
+    p.set_defaults(func=_cmd_budget)
 
     p = sub.add_parser("report", help="tables (md, csv, tex) and figures from cached results")
     p.add_argument("--runs", type=Path, default=Path("results/runs"), help="folder of metrics.json files")

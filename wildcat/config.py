@@ -32,6 +32,9 @@ SCHEDULES = ("constant", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 AP_MODES = ("voc07", "voc12", "raw")
 DIFFICULT_LABELS = ("positive", "ignore", "negative")
+#: BatchNorm under training (wildcat.train): auto = SyncBatchNorm on several GPUs, else per process.
+BATCHNORM_MODES = ("auto", "train", "frozen", "sync")
+#: Architecture orders (paper Table 5): WILDCAT's conv then pooling, GAP-style pooling then conv.
 ORDERS = ("conv-pool", "pool-conv")
 
 
@@ -56,6 +59,7 @@ class ExperimentConfig:
     kmax: Union[int, float, str] = 20
     kmin: Union[int, float, str, None] = None
     alpha: float = 0.7
+    order: str = "conv-pool"
     # Optimisation.
     optimizer: str = "sgd"
     lr: float = 0.01
@@ -69,6 +73,8 @@ class ExperimentConfig:
     seed: int = 0
     workers: int = 4
     cache_images: bool = False
+    batchnorm: str = "auto"
+    compile: bool = False
     device: str = "auto"
     amp: bool = True
     channels_last: bool = True
@@ -104,7 +110,8 @@ def validate(config: ExperimentConfig) -> None:
     """Raise :class:`ConfigError` on the first bad value."""
     choices = {
         "dataset": DATASETS, "backbone": BACKBONES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
-        "device": DEVICES, "ap_mode": AP_MODES, "difficult": DIFFICULT_LABELS,
+        "device": DEVICES, "ap_mode": AP_MODES, "difficult": DIFFICULT_LABELS, "order": ORDERS,
+        "batchnorm": BATCHNORM_MODES,
     }
     for key, allowed in choices.items():
         if getattr(config, key) not in allowed:
@@ -127,7 +134,7 @@ def validate(config: ExperimentConfig) -> None:
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             _fail(key, value, "an integer >= 0")
-    for key in ("amp", "channels_last", "cache_images"):
+    for key in ("amp", "channels_last", "cache_images", "compile"):
         if not isinstance(getattr(config, key), bool):
             _fail(key, getattr(config, key), "true | false")
     for key in ("kmax", "kmin"):

@@ -26,7 +26,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from wildcat import metrics
+from wildcat import distributed, metrics
 from wildcat.config import ExperimentConfig, load_config
 from wildcat.crf import CRFParams, crf_refine
 from wildcat.data import get_dataset
@@ -57,9 +57,14 @@ class _Indexed(Dataset):
         return self.transform(image), index, torch.tensor(image.size)
 
 
-def _loader(dataset: Any, config: ExperimentConfig, indices: list[int] | None = None) -> DataLoader:
+def _loader(dataset: Any, config: ExperimentConfig, indices: list[int] | None = None, shard: bool = True) -> DataLoader:
+    """Batches of :class:`_Indexed` items in order; with ``shard``, under ``torchrun``, only this
+    rank's share (items ``rank, rank + world_size, ...``: no padding, no item twice)."""
+    indices = list(range(len(dataset))) if indices is None else list(indices)
+    if shard:
+        indices = indices[distributed.rank()::distributed.world_size()]
     return DataLoader(_Indexed(dataset, config.image_size_px, indices), batch_size=config.batch_size,
-                      shuffle=False, num_workers=config.workers)
+                      shuffle=False, num_workers=config.workers, pin_memory=torch.cuda.is_available())
 
 
 def crf_params(config: ExperimentConfig) -> CRFParams:
@@ -96,14 +101,18 @@ def tune_background(model: WildcatNet, config: ExperimentConfig, device: torch.d
         raise ValueError(f"split {config.seg_tune_split!r} of {config.dataset} has no segmentation masks to tune the background on")
     num_labels = len(dataset.classes) + 1
     confusions = {b: np.zeros((num_labels, num_labels), np.int64) for b in config.seg_background_grid}
-    for images, indices, _ in tqdm(_loader(dataset, config, with_masks), desc="tune background", leave=False, disable=not progress):
-        maps = model.class_maps(images.to(device)).float().cpu()
-        scores = model.spatial_pool(maps)
+    bar = tqdm(_loader(dataset, config, with_masks), desc="tune background", leave=False,
+               disable=not (progress and distributed.is_main()))
+    for images, indices, _ in bar:
+        maps, scores = model.maps_and_scores(images.to(device))
+        maps, scores = maps.float().cpu(), scores.float().cpu()
         for k, index in enumerate(indices.tolist()):
             mask = dataset.mask_for(index)
             logits = class_logits(maps[k], scores[k], mask.shape)
             for background, confusion in confusions.items():
                 confusion += metrics.confusion_matrix(argmax_labels(logits, background), mask, num_labels)
+    summed = distributed.all_reduce_sum(np.stack(list(confusions.values())))  # exact: integer counts
+    confusions = dict(zip(confusions, summed))
     return max(confusions, key=lambda b: (metrics.mean_iou(confusions[b])[0], -b))
 
 
@@ -170,6 +179,16 @@ def evaluate(
     """
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
+    with distributed.session(device.type) as info:
+        if device.type == "cuda" and info.distributed:
+            device = torch.device("cuda", info.local_rank)
+        return _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, config, device)
+
+
+def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, config, device) -> dict[str, Any]:
+    """:func:`evaluate` on this rank's share of the test images; the shares are gathered so that
+    every rank returns (and rank 0 writes) what a single process would."""
+    progress = progress and distributed.is_main()
     dataset = get_dataset(config.dataset, config.data_root, config.test_split)
     model, config = load_trained(run_dir, len(dataset.classes), device)
     classes = list(dataset.classes)
@@ -178,11 +197,19 @@ def evaluate(
     num_labels = len(classes) + 1
     confusion_argmax = np.zeros((num_labels, num_labels), np.int64)
     confusion_crf = np.zeros_like(confusion_argmax)
-    all_scores, all_points, overlays = [], [], 0
+    all_indices, all_scores, all_points = [], [], []
+    overlay_indices: set[int] = set()  # the first ``num_overlays`` images with masks, on any rank
+    if overlays_dir is not None and background is not None:
+        for index in range(len(dataset)):
+            if len(overlay_indices) >= num_overlays:
+                break
+            if dataset.mask_for(index) is not None:
+                overlay_indices.add(index)
 
     for images, indices, sizes in tqdm(_loader(dataset, config), desc="evaluate", disable=not progress, unit="batch"):
-        maps = model.class_maps(images.to(device)).float().cpu()
-        scores = model.spatial_pool(maps)
+        maps, scores = model.maps_and_scores(images.to(device))
+        maps, scores = maps.float().cpu(), scores.float().cpu()
+        all_indices.append(indices.numpy())
         all_scores.append(scores.numpy())
         all_points.append(peak_points(maps, sizes))
         if background is None:
@@ -197,13 +224,22 @@ def evaluate(
             refined = crf_refine(rgb, unary_probabilities(logits, background, config.seg_unary_scale), params)
             confusion_argmax += metrics.confusion_matrix(labels, mask, num_labels)
             confusion_crf += metrics.confusion_matrix(refined, mask, num_labels)
-            if overlays_dir is not None and overlays < num_overlays:
+            if index in overlay_indices:
                 save_overlay(Path(overlays_dir) / f"{dataset.image_id(index)}.png", rgb, maps[k][scores[k].argmax()], labels, refined)
-                overlays += 1
 
-    scores = np.concatenate(all_scores)
-    points = np.concatenate(all_points)
-    if scores_out is not None:
+    num_classes = len(classes)
+    shares = distributed.all_gather_objects((
+        np.concatenate(all_indices) if all_indices else np.zeros(0, np.int64),
+        np.concatenate(all_scores) if all_scores else np.zeros((0, num_classes), np.float32),
+        np.concatenate(all_points) if all_points else np.zeros((0, num_classes, 2)),
+    ))
+    order = np.argsort(np.concatenate([share[0] for share in shares]), kind="stable")
+    scores = np.concatenate([share[1] for share in shares])[order]
+    points = np.concatenate([share[2] for share in shares])[order]
+    if len(scores) != len(dataset):
+        raise RuntimeError(f"gathered {len(scores)} test scores for {len(dataset)} images: the ranks' shares do not cover the test split")
+    confusion_argmax, confusion_crf = distributed.all_reduce_sum(np.stack([confusion_argmax, confusion_crf]))
+    if scores_out is not None and distributed.is_main():
         with atomic_path(scores_out) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, scores=scores, points=points)
     result = classification_metrics(scores, dataset, config)
@@ -218,7 +254,8 @@ def evaluate(
         result["protocol"]["seg_background"] = background
         result["protocol"]["seg_tuned_on"] = config.seg_tune_split
         result["protocol"]["crf"] = dataclasses.asdict(params)
-    settings = {key: getattr(config, key) for key in ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha")}
+    settings = {key: getattr(config, key) for key in ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha", "order")}
+    settings["scales"] = [config.image_size_px]
     document = {
         "schema": METRICS_SCHEMA,
         **(identity or {}),
@@ -226,7 +263,9 @@ def evaluate(
         **result,
         "num_test_images": len(dataset),
     }
-    atomic_write_json(out_path, document)
+    if distributed.is_main():
+        atomic_write_json(out_path, document)
+    distributed.barrier()
     return document
 
 

@@ -3,15 +3,23 @@
 Output folder::
 
     config.yaml      the resolved ExperimentConfig
-    checkpoint.pt    after every epoch: model, optimizer, scheduler, RNG states, epoch
+    checkpoint.pt    after every epoch: model, optimizer, scheduler, epoch, log (no RNG state: see below)
     train_log.csv    epoch, loss, lr, seconds, images_per_s
     model.pt         the final weights (written last: its presence means the run is complete)
 
-Every epoch draws its shuffling and augmentation from generators seeded by ``(seed, epoch)``
-(the random-number state is a function of the epoch, so the checkpoint needs no RNG snapshot): a
-run resumed after epoch ``e`` sees exactly the batches an uninterrupted run sees from ``e + 1``,
-and on the CPU ends with the same weights. On CUDA, mixed precision uses bfloat16 autocast, which
-needs no gradient scaler.
+Every epoch shuffles with a generator seeded by ``(seed, epoch)`` and every image's augmentation
+(the flip) is drawn from ``(seed, epoch, index)`` (:class:`EpochSampler`, :class:`SeededItems`):
+the random-number state is a function of the epoch, so the checkpoint needs no RNG snapshot, a
+run resumed after epoch ``e`` sees exactly the batches an uninterrupted run sees from ``e + 1``
+(on the CPU it ends with the same weights), and the batches do not depend on the number of
+loader workers, on persistent workers, or on how many processes share them.
+
+Under ``torchrun`` the model is wrapped in DistributedDataParallel (NCCL on CUDA, gloo on the CPU;
+:mod:`wildcat.distributed`), each process takes every ``world_size``-th image of the epoch's
+order, and rank 0 writes the checkpoint, the log and ``model.pt``. BatchNorm (``batchnorm``:
+``auto`` = SyncBatchNorm on several GPUs, per-process statistics otherwise; ``frozen`` = running
+statistics) is discussed in ``docs/distributed.md``. On CUDA, mixed precision uses bfloat16
+autocast, which needs no gradient scaler, with channels_last and cuDNN benchmark mode.
 """
 
 from __future__ import annotations
@@ -29,10 +37,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from wildcat.config import ExperimentConfig, load_config, save_config
+from wildcat import distributed
+from wildcat.config import BATCHNORM_MODES, ExperimentConfig, load_config, save_config
 from wildcat.data import get_dataset
 from wildcat.data.transforms import train_transform
 from wildcat.io import atomic_torch_save, atomic_write_text
@@ -62,6 +72,7 @@ def build_model(config: ExperimentConfig, num_classes: int) -> WildcatNet:
         kmax=config.kmax,
         kmin=config.kmin,
         alpha=config.alpha,
+        order=config.order,
     )
 
 
@@ -118,19 +129,115 @@ def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+class EpochSampler(Sampler):
+    """The shuffled order of one epoch, a function of ``(seed, epoch)`` only, split over ranks.
+
+    Every rank draws the same permutation; as in :class:`~torch.utils.data.DistributedSampler`,
+    it is padded by wrapping around to a multiple of ``world_size`` and rank ``r`` takes items
+    ``r, r + world_size, ...``, so global batch ``k`` of ``world_size`` processes with batch ``B``
+    holds the items of batch ``k`` of one process with batch ``world_size * B``. The permutation
+    is the one the single-process ``DataLoader(shuffle=True, generator=...)`` of earlier versions
+    drew (the loader first takes one number from its generator for the workers' base seed).
+
+    Items are ``(index, epoch)`` pairs: :class:`SeededItems` seeds each item's augmentation from
+    them, so persistent workers need no reseeding between epochs.
+    """
+
+    def __init__(self, num_items: int, seed: int, rank: int = 0, world_size: int = 1) -> None:
+        if num_items < 1:
+            raise ValueError(f"cannot sample from an empty dataset (num_items={num_items})")
+        self.num_items, self.seed, self.rank, self.world_size = num_items, seed, rank, world_size
+        self.epoch = 0
+        self.per_rank = -(-num_items // world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def order(self) -> list[int]:
+        """This rank's dataset indices for the current epoch."""
+        generator = torch.Generator().manual_seed(_epoch_seed(self.seed, self.epoch))
+        torch.empty((), dtype=torch.int64).random_(generator=generator)  # the loader's base-seed draw
+        permutation = torch.randperm(self.num_items, generator=generator).tolist()
+        total = self.per_rank * self.world_size
+        permutation += (permutation * (1 + total // self.num_items))[: total - self.num_items]
+        return permutation[self.rank:total:self.world_size]
+
+    def __iter__(self):
+        return iter([(index, self.epoch) for index in self.order()])
+
+    def __len__(self) -> int:
+        return self.per_rank
+
+
+class SeededItems(Dataset):
+    """``items[(index, epoch)]`` is ``dataset[index]`` with its random augmentation (the flip)
+    drawn from a generator seeded by ``(seed, epoch, index)``: the same in any worker, on any
+    rank, with or without persistent workers, and after a resume."""
+
+    def __init__(self, dataset: Any, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, epoch = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((_epoch_seed(self.seed, epoch) * 1_000_003 + index) % 2**63)
+            return self.dataset[index]
+
+
+
+
+def resolve_batchnorm(mode: str, distributed: bool, cuda: bool) -> str:
+    """``auto`` -> ``sync`` for a multi-GPU run (the global batch's statistics, as one GPU with
+    the whole batch), else ``train`` (per-process statistics, PyTorch's default)."""
+    if mode not in BATCHNORM_MODES:
+        raise ValueError(f"batchnorm={mode!r}; allowed: {', '.join(BATCHNORM_MODES)}")
+    if mode == "auto":
+        return "sync" if distributed and cuda else "train"
+    if mode == "sync" and distributed and not cuda:
+        raise ValueError("batchnorm='sync' needs CUDA (SyncBatchNorm has no CPU kernel); use 'frozen' or 'train' on the CPU")
+    return mode
+
+
+def _train_mode(model: nn.Module, batchnorm: str) -> None:
+    model.train()
+    if batchnorm == "frozen":  # running statistics are used and kept; the affine weights still train
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+
 def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, progress: bool = True) -> Path:
     """Train ``config`` into ``out_dir``; return the path of the final weights.
 
     With ``resume`` (the default), a ``checkpoint.pt`` left by an interrupted run is continued;
-    a complete run (``model.pt`` present) returns at once.
+    a complete run (``model.pt`` present) returns at once. Under ``torchrun`` (``WORLD_SIZE > 1``)
+    each process trains on its share of every batch of ``batch_size`` images (the per-process
+    batch: the global batch is ``world_size * batch_size``); rank 0 writes every file.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / FINAL_WEIGHTS
     if resume and final.exists():
         return final
-    save_config(config, out_dir / "config.yaml")
     device = resolve_device(config.device)
+    with distributed.session(device.type) as info:
+        return _train(config, out_dir, resume, progress, device, info)
+
+
+def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool, device: torch.device,
+           info: distributed.DistInfo) -> Path:
+    final = out_dir / FINAL_WEIGHTS
+    cuda = device.type == "cuda"
+    if cuda and info.distributed:
+        device = torch.device("cuda", info.local_rank)
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+    if info.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_config(config, out_dir / "config.yaml")
+    progress = progress and info.main
     torch.manual_seed(config.seed)
     random.seed(config.seed)
     np.random.seed(config.seed)
@@ -139,31 +246,40 @@ def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, pr
     if config.cache_images:  # decode each image once (small datasets: the synthetic default)
         dataset.load_image = functools.lru_cache(maxsize=None)(dataset.load_image)
     model = build_model(config, len(dataset.classes)).to(device)
-    cuda = device.type == "cuda"
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    steps_per_epoch = -(-len(dataset) // config.batch_size)
+    sampler = EpochSampler(len(dataset), config.seed, info.rank, info.world_size)
+    steps_per_epoch = -(-len(sampler) // config.batch_size)
     optimizer = build_optimizer(config, model)
     scheduler = build_scheduler(config, optimizer, steps_per_epoch)
     criterion = loss_for(dataset.task, config.difficult)
 
     start_epoch, log_rows = 0, []
     checkpoint_path = out_dir / CHECKPOINT
-    if resume and checkpoint_path.exists():
+    if resume and checkpoint_path.exists():  # every rank loads it (a shared file system)
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, log_rows = state["epoch"], state["log"]
 
+    batchnorm = resolve_batchnorm(config.batchnorm, info.distributed, cuda)
+    net: nn.Module = model
+    if info.distributed:
+        if batchnorm == "sync":
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)  # in place: same parameters and state_dict keys
+        net = DistributedDataParallel(net, device_ids=[device.index] if cuda else None)
+    if config.compile:  # opt-in: no measured gain yet (docs/distributed.md)
+        net = torch.compile(net)
+
+    loader = DataLoader(
+        SeededItems(dataset, config.seed), batch_size=config.batch_size, sampler=sampler,
+        generator=torch.Generator().manual_seed(config.seed), num_workers=config.workers,
+        pin_memory=cuda, persistent_workers=config.workers > 0, drop_last=False,
+    )
     for epoch in range(start_epoch, config.epochs):
-        model.train()
-        torch.manual_seed(_epoch_seed(config.seed, epoch))  # augmentation in the main process
-        generator = torch.Generator().manual_seed(_epoch_seed(config.seed, epoch))
-        loader = DataLoader(
-            dataset, batch_size=config.batch_size, shuffle=True, generator=generator,
-            num_workers=config.workers, pin_memory=cuda, persistent_workers=False, drop_last=False,
-        )
+        _train_mode(net, batchnorm)
+        sampler.set_epoch(epoch)
         started, total_loss, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress, unit="batch")
         for images, targets in bar:
@@ -172,30 +288,34 @@ def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, pr
             if config.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda and config.amp):
-                scores = model(images)
+                scores = net(images)
             loss = criterion(scores.float(), targets)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # DDP averages the gradients over ranks: the mean over the global batch
             optimizer.step()
             scheduler.step()
             total_loss += loss.item() * images.shape[0]
             seen += images.shape[0]
-            rate = seen / max(time.perf_counter() - started, 1e-9)
+            rate = info.world_size * seen / max(time.perf_counter() - started, 1e-9)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{rate:.0f}")
+        total_loss, seen = distributed.all_reduce_sum(np.array([total_loss, seen], np.float64)).tolist()
         seconds = time.perf_counter() - started
         log_rows.append({
             "epoch": epoch + 1, "loss": round(total_loss / seen, 6), "lr": optimizer.param_groups[-1]["lr"],
             "seconds": round(seconds, 3), "images_per_s": round(seen / seconds, 1),
         })
-        atomic_torch_save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "epoch": epoch + 1, "log": log_rows,
-        }, checkpoint_path)
-        _write_log(out_dir / "train_log.csv", log_rows)
+        if info.main:
+            atomic_torch_save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1, "log": log_rows,
+            }, checkpoint_path)
+            _write_log(out_dir / "train_log.csv", log_rows)
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {total_loss / seen:.4f}, {seen / seconds:.0f} images/s")
 
-    atomic_torch_save(model.state_dict(), final)
+    if info.main:
+        atomic_torch_save(model.state_dict(), final)
+    distributed.barrier()  # no rank returns before model.pt exists
     return final
 
 

@@ -20,6 +20,20 @@ WILDCAT = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPAT
 # The marker each dataset leaves once it is complete on disk (see wildcat.data.download).
 SYNTHETIC_MARKER = f"{DATA_ROOT}/VOCdevkit/VOCsynthetic/synthetic.json"
 
+# The method ids made by the `combine` rule (multi-scale models, `datasets.<d>.multiscale.method`).
+COMBINED = sorted({spec["multiscale"].get("method", "wildcat") for spec in config["datasets"].values() if spec.get("multiscale")})
+# The `method` wildcard of single-model rules and of the combine rule: disjoint, so that no
+# metrics.json can be made by both (evaluate and combine). A wildcard's regex is embedded in the
+# path's regex, so the lookahead ends at the next "/".
+SINGLE_MODEL_METHOD = (f"(?!(?:{'|'.join(map(re.escape, COMBINED))})(?:/|$))" if COMBINED else "") + "[A-Za-z0-9_.]+"
+COMBINED_METHOD = "|".join(map(re.escape, COMBINED)) or "(?!)"
+
+
+wildcard_constraints:
+    dataset="[a-z0-9_]+",
+    method=SINGLE_MODEL_METHOD,  # the combine rule widens it to COMBINED_METHOD in its output
+    seed="[0-9]+",
+
 
 def methods_of(dataset):
     """The method ids of a dataset (a YAML alias inside the list stands for a nested list)."""
@@ -68,11 +82,6 @@ def check_multiscale():
                 raise ValueError(f"method id {member!r} is both a key of `methods` and a member of datasets.{dataset}.multiscale; rename the method")
 
 
-def combined_methods():
-    """The method ids made by the `combine` rule (multi-scale models), over all datasets."""
-    return sorted({multiscale_spec(d)["method"] for d in config["datasets"] if multiscale_spec(d)})
-
-
 def method_settings(dataset, method):
     """The ExperimentConfig keys of a method: a multi-scale member of the dataset, or `methods`."""
     members = multiscale_members(dataset)
@@ -84,17 +93,6 @@ def method_settings(dataset, method):
 
 
 check_multiscale()
-COMBINED = combined_methods()
-# The `method` wildcard of the evaluate rule (single models) and of the combine rule (multi-scale):
-# disjoint, so that no metrics.json can be made by both.
-SINGLE_MODEL_METHOD = (f"(?!(?:{'|'.join(map(re.escape, COMBINED))})$)" if COMBINED else "") + "[A-Za-z0-9_.]+"
-COMBINED_METHOD = "|".join(map(re.escape, COMBINED)) or "(?!)"
-
-
-wildcard_constraints:
-    dataset="[a-z0-9_]+",
-    method=SINGLE_MODEL_METHOD,  # the combine rule widens it to COMBINED_METHOD in its output
-    seed="[0-9]+",
 
 
 def grid():

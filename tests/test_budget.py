@@ -1,0 +1,77 @@
+"""Tests for the compute budget (wildcat.budget) against hand-computed hours."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from conftest import ROOT
+from wildcat.budget import PLACEHOLDER_IMAGES_PER_SECOND, budget_table, format_budget, run_hours
+
+COLUMNS = "table,method,our_method,dataset,metric,value,exact,scale,num_maps,kmax,kmin,alpha,order,check,source,note"
+
+
+def test_run_hours_hand_computed():
+    # 2 epochs x 3600 images at 2 images/s = 3600 s; 1800 test images at 2 x 3 images/s = 300 s.
+    assert run_hours(2, 3600, 1800, [448], 2.0, 3.0) == pytest.approx((1.0, 300 / 3600))
+    # 224 px costs a quarter of 448 px: scales (224, 448) cost 1.25 times one 448 px run.
+    assert run_hours(2, 3600, 1800, [224, 448], 2.0, 3.0) == pytest.approx((1.25, 1.25 * 300 / 3600))
+    with pytest.raises(ValueError, match="images_per_second"):
+        run_hours(2, 3600, 1800, [448], 0.0)
+
+
+@pytest.fixture
+def tiny_grid(tmp_path):
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    (paper / "supp_table1_datasets.csv").write_text("table,dataset,train_images,test_images\nS1,toy,3600,1800\n")
+    (paper / "supp_table2_scales.csv").write_text("table,image_size_px,kmax\nS2,224,3\nS2,448,20\n")
+    (paper / "table2_x.csv").write_text(
+        f"{COLUMNS}\nTable 2,A,a,toy,map,1,true,448,,,,,,,,\nTable 2,other paper,,toy,map,1,true,,,,,,,,,\n"
+        "Table 2,A,a,elsewhere,map,1,true,448,,,,,,,,\n")  # a dataset the config does not cover: skipped
+    (paper / "table3_x.csv").write_text(f"{COLUMNS}\nTable 3,WILDCAT,ms,toy,map,1,true,multi,,,,,,,,\nTable 3,A,a,toy,acc,1,true,448,,,,,,,,\n")
+    (paper / "figure4_x.csv").write_text(f"{COLUMNS}\nFigure 4,B,b,toy,map,1,true,448,,,,,,,,\n")
+    config = {
+        "seeds": [0, 1],
+        "datasets": {"toy": {
+            "experiment": {"epochs": 2, "image_size_px": 448},
+            "methods": ["a", ["c"]],  # a YAML alias inside the list loads as a nested list
+            "multiscale": {"method": "ms", "scales": [{"image_size_px": 224}, {"image_size_px": 448}], "seeds": [0]},
+        }},
+        "methods": {"a": {"num_maps": 1}},
+    }
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, paper
+
+
+def test_budget_table_hand_computed(tiny_grid):
+    config, paper = tiny_grid
+    table = budget_table(config, images_per_second=2.0, eval_speedup=3.0, paper_dir=paper).set_index("table")
+    # Table 2: `a` at 448 px, 2 seeds: 2 x 1 h training, 2 x 300 s evaluation.
+    assert table.loc["Table 2"].to_dict() == {"runs": 2, "train_gpu_hours": 2.0, "eval_gpu_hours": 0.17,
+                                              "gpu_hours": 2.17, "not_in_config": 0}
+    # Table 3: multi-scale `ms` (224 + 448 px, 1 seed: 1.25 h + 375 s) plus `a` again.
+    assert table.loc["Table 3"].to_dict() == {"runs": 4, "train_gpu_hours": 3.25, "eval_gpu_hours": 0.27,
+                                              "gpu_hours": 3.52, "not_in_config": 0}
+    # Figure 4: `b` is not in the config's methods: counted with the dataset's experiment, and flagged.
+    assert table.loc["Figure 4"].to_dict() == {"runs": 2, "train_gpu_hours": 2.0, "eval_gpu_hours": 0.17,
+                                               "gpu_hours": 2.17, "not_in_config": 1}
+    # All tables: a, ms, b once each.
+    assert table.loc["all tables"].to_dict() == {"runs": 6, "train_gpu_hours": 5.25, "eval_gpu_hours": 0.44,
+                                                 "gpu_hours": 5.69, "not_in_config": 0}
+    assert list(table.index) == ["Table 2", "Table 3", "Figure 4", "all tables"]
+
+
+def test_budget_output_says_the_throughput_is_an_input(tiny_grid):
+    config, paper = tiny_grid
+    table = budget_table(config, paper_dir=paper)
+    assert "PLACEHOLDER" in format_budget(table, PLACEHOLDER_IMAGES_PER_SECOND)
+    measured = format_budget(table, 250.0, source="NVIDIA H100, benchmarks/throughput.py")
+    assert "PLACEHOLDER" not in measured and "NVIDIA H100" in measured
+
+
+def test_paper_grid_has_every_table():
+    table = budget_table(ROOT / "config" / "paper.yaml")
+    assert {"Table 2", "Table 9", "Figure 5", "all tables"} <= set(table["table"])
+    assert (table["gpu_hours"] > 0).all()
