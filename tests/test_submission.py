@@ -128,3 +128,25 @@ def test_reader_refuses_a_foreign_layout(tmp_path):
     path.write_bytes(gzip.compress(data))
     with pytest.raises(SubmissionError, match="unexpected member"):
         read_voc_classification_submission(path)
+
+
+def test_evaluate_on_the_test_split_writes_the_server_archive(test_root, tmp_path):
+    """`wildcat evaluate` on VOC 2012 test (labels unknown) writes the submission, not metrics."""
+    import torch
+
+    from wildcat.config import make_config, save_config
+    from wildcat.evaluate import evaluate
+    from wildcat.model import WildcatNet
+
+    run = tmp_path / "run"
+    config = make_config(dict(dataset="voc2012", data_root=str(test_root), train_split="train", test_split="test",
+                              backbone="cnn6", weights=None, image_size_px=32, device="cpu", workers=0, batch_size=2))
+    save_config(config, run / "config.yaml")
+    torch.manual_seed(0)
+    torch.save(WildcatNet(20, backbone="cnn6", num_maps=4, kmax=0.1).state_dict(), run / "model.pt")
+    result = evaluate(run, tmp_path / "metrics.json", progress=False)
+    assert result["metrics"] == {}
+    archive = tmp_path / result["protocol"]["server_submission"]
+    scores, ids, classes, year, competition = read_voc_classification_submission(archive)
+    assert ids == list(fa.VOC2012_TEST_IDS) and len(classes) == 20 and (year, competition) == ("2012", "comp2")
+    assert scores.shape == (len(ids), 20) and np.isfinite(scores).all()

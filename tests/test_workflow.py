@@ -220,7 +220,7 @@ def test_tiny_workflow_end_to_end_then_tables_from_cache(tmp_path):
     # Delete what tables() must not need: the data and the trained models.
     shutil.rmtree(work / "data")
     shutil.rmtree(work / "runs")
-    for path in reports.glob("*"):
+    for path in reports.rglob("*.*"):  # tables, and figures in reports/tiny/figures
         path.unlink()
     dry = snakemake("tables", "-n", "--quiet", "rules", *common)
     assert job_counts(dry.stdout) == {"tables": 1, "total": 1}

@@ -105,7 +105,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     paper = report.load_paper(args.paper)
     tables = report.build_tables(runs, paper, args.config_name)
     report.write_tables(tables, args.out)
-    report.write_figures(runs, paper, args.out, config_name=args.config_name)
+    report.write_figures(runs, paper, args.out / "figures", config_name=args.config_name)
     print(args.out)
 
 
@@ -182,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("results/runs"), help="folder of metrics.json files")
     p.add_argument("--paper", type=Path, default=Path("results/paper"), help="the paper's published numbers")
     p.add_argument("--config-name", default="default", help="which config's runs to report")
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (tables; figures in OUT/figures)")
     p.set_defaults(func=_cmd_report)
     return parser
 

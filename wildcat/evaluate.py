@@ -11,6 +11,9 @@ From the scores and class maps of :meth:`WildcatNet.class_maps` (paper Section 4
 * segmentation (paper Table 9): argmax over background and the present classes' maps, and the
   same refined by a dense CRF, scored by mIoU over background + classes (void ignored).
 
+On the VOC 2012 test split, whose labels only the evaluation server has, the scores go to the
+server's submission archive (:mod:`wildcat.submission`) instead of classification metrics.
+
 Results go to ``metrics.json`` (format in ``docs/contracts.md``) with per-class values.
 """
 
@@ -35,6 +38,7 @@ from wildcat.data.voc import voc_palette
 from wildcat.io import atomic_path, atomic_write_json
 from wildcat.model import WildcatNet
 from wildcat.segmentation import argmax_labels, class_logits, unary_probabilities
+from wildcat.submission import write_voc_classification_submission
 from wildcat.train import load_trained, resolve_device
 
 METRICS_SCHEMA = 1
@@ -242,7 +246,14 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
     if scores_out is not None and distributed.is_main():
         with atomic_path(scores_out) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, scores=scores, points=points)
-    result = classification_metrics(scores, dataset, config)
+    if not getattr(dataset, "labels_known", True):  # VOC 2012 test: labels only on the evaluation server
+        archive = Path(out_path).with_name(f"{config.dataset}_{config.test_split}_cls_submission.tar.gz")
+        if distributed.is_main():
+            ids = [dataset.image_id(i) for i in range(len(dataset))]
+            write_voc_classification_submission(scores, ids, list(dataset.classes), archive, expected_ids=ids)
+        result = {"metrics": {}, "per_class": {}, "protocol": {"server_submission": archive.name}}
+    else:
+        result = classification_metrics(scores, dataset, config)
     if dataset.has_boxes:
         _merge(result, localization_metrics(scores, points, dataset, config))
     if background is not None:

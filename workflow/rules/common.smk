@@ -154,6 +154,15 @@ def data_marker(dataset):
     return f"{DATA_ROOT}/.wildcat/{dataset}.complete"
 
 
+def training_data(wildcards):
+    """The datasets a run reads: its own, and SBD for VOC 2012's train_aug split (Table 9)."""
+    settings = run_settings(wildcards.dataset, wildcards.method, wildcards.seed)
+    markers = [data_marker(wildcards.dataset)]
+    if settings.get("train_split") == "train_aug":
+        markers.append(data_marker("sbd"))
+    return markers
+
+
 def member_models(wildcards):
     """The per-scale model.pt files of a multi-scale model, in scale order."""
     members = multiscale_members(wildcards.dataset)

@@ -28,6 +28,8 @@ rule make_synthetic:
         "{params.wildcat} make-synthetic --quiet --root {params.root} {params.options} > {log} 2>&1"
 
 
+# `wildcat download` keeps its own per-file markers (wildcat/data/download.py); the rule's output
+# marks the whole dataset as complete for Snakemake.
 rule download:
     output:
         f"{DATA_ROOT}/.wildcat/{{dataset}}.complete",
@@ -43,4 +45,4 @@ rule download:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "{params.wildcat} download {wildcards.dataset} --root {params.root} > {log} 2>&1"
+        "{params.wildcat} download {wildcards.dataset} --root {params.root} > {log} 2>&1 && touch {output}"

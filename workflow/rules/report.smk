@@ -31,14 +31,20 @@ rule report:
     input:
         all_metrics(),
     output:
-        REPORT_TABLES,
+        tables=[report(table, caption="../report/tables.rst", category="Tables") for table in REPORT_TABLES],
+        figures=report(
+            directory(f"{REPORTS}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
     log:
         f"{LOGS}/report.log",
     params:
         wildcat=WILDCAT,
         runs=lambda wildcards, input: config["results_dir"],
         paper=PAPER,
-        out=lambda wildcards, output: Path(output[0]).parent,
+        out=lambda wildcards, output: Path(output.figures).parent,
         config_name=NAME,
     threads: 1
     resources:

@@ -5,7 +5,7 @@
 
 rule train:
     input:
-        lambda wildcards: data_marker(wildcards.dataset),
+        training_data,
     output:
         f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/model.pt",
     log:
