@@ -250,3 +250,16 @@ def test_fresh_clone_regenerates_the_committed_tables(tmp_path):
     regenerated = {path: (clone / path).read_bytes() for path in committed}
     assert regenerated == committed
     print(f"tables regenerated in {elapsed:.1f} s")
+
+
+def test_several_gpus_train_under_torchrun(tmp_path):
+    """A dataset whose runs ask for several GPUs trains with DDP through torchrun (one node)."""
+    config = yaml.safe_load(TINY.read_text())
+    config["datasets"]["synthetic"]["resources"] = {"gpu": 4}
+    path = tmp_path / "gpus.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "--forceall", "--configfile", str(path), "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "torchrun --standalone --nproc_per_node=4 -m wildcat train" in result.stdout
+    single = snakemake("-n", "--forceall", "--configfile", str(TINY), "--directory", str(tmp_path))
+    assert " python -m wildcat train" in single.stdout and "torchrun" not in single.stdout

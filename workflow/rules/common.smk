@@ -15,7 +15,8 @@ PAPER = config["paper_dir"]
 
 # Rules call the wildcat CLI from this checkout, so that it runs the same in the README's venv
 # and in the per-rule conda environments (which hold the dependencies, not the package).
-WILDCAT = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}} python -m wildcat"
+WILDCAT_ENV = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}"
+WILDCAT = f"{WILDCAT_ENV} python -m wildcat"
 
 # The marker each dataset leaves once it is complete on disk (see wildcat.data.download).
 SYNTHETIC_MARKER = f"{DATA_ROOT}/VOCdevkit/VOCsynthetic/synthetic.json"
@@ -142,6 +143,13 @@ def train_options(wildcards):
 
 def run_resources(wildcards):
     return config["datasets"][wildcards.dataset].get("resources", {})
+
+
+def train_launcher(wildcards):
+    """`python` for the CPU or one GPU; torchrun (DDP, docs/distributed.md) for several GPUs of
+    one node. Several nodes: see docs/distributed.md."""
+    gpus = int(run_resources(wildcards).get("gpu", 0) or 0)
+    return f"torchrun --standalone --nproc_per_node={gpus}" if gpus > 1 else "python"
 
 
 def all_metrics():

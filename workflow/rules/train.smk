@@ -13,7 +13,8 @@ rule train:
     benchmark:
         f"{LOGS}/benchmark/train/{{dataset}}/{{method}}/seed{{seed}}.tsv"
     params:
-        wildcat=WILDCAT,
+        env=WILDCAT_ENV,
+        launcher=train_launcher,
         options=train_options,
         out=lambda wildcards, output: Path(output[0]).parent,
     threads: lambda wildcards: config["datasets"][wildcards.dataset].get("threads", 1)
@@ -24,4 +25,4 @@ rule train:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.wildcat} train --quiet --out {params.out} {params.options} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.env} {params.launcher} -m wildcat train --quiet --out {params.out} {params.options} > {log} 2>&1"
