@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from wildcat.config import ExperimentConfig, load_config
 from wildcat.data import get_dataset
 from wildcat.errors import WildcatError
-from wildcat.evaluate import METRICS_SCHEMA, _loader, _merge, classification_metrics, localization_metrics, peak_points
+from wildcat.evaluate import METRICS_SCHEMA, eval_loader, merge_metrics, classification_metrics, localization_metrics, peak_points
 from wildcat.io import atomic_path, atomic_write_json
 from wildcat.train import load_trained, resolve_device
 
@@ -159,7 +159,7 @@ def predict_scores(run_dir: str | Path, split: str, progress: bool = True) -> tu
     model, config = load_trained(run_dir, len(dataset.classes), device)
     all_scores, all_points = [], []
     # One process sees every image (shard=False): the combination is not run under torchrun.
-    for images, _, sizes in tqdm(_loader(dataset, config, shard=False), desc=f"{Path(run_dir).name} {split}", disable=not progress, unit="batch"):
+    for images, _, sizes in tqdm(eval_loader(dataset, config, shard=False), desc=f"{Path(run_dir).name} {split}", disable=not progress, unit="batch"):
         maps, scores = model.maps_and_scores(images.to(device))
         all_scores.append(scores.float().cpu().numpy())
         all_points.append(peak_points(maps.float().cpu(), sizes))
@@ -228,7 +228,7 @@ def combine(
             np.savez_compressed(handle, scores=combined, points=points, test_scores=np.stack(test_scores))
     result = classification_metrics(combined, test_set, base)
     if test_set.has_boxes:
-        _merge(result, localization_metrics(combined, points, test_set, base))
+        merge_metrics(result, localization_metrics(combined, points, test_set, base))
         result["protocol"]["loc_points_scale_px"] = configs[finest].image_size_px
     result["protocol"]["combination"] = {
         "method": "object_bank", "classifier": "logistic_regression_l2", "c": c, "standardized": True,

@@ -61,7 +61,7 @@ class _Indexed(Dataset):
         return self.transform(image), index, torch.tensor(image.size)
 
 
-def _loader(dataset: Any, config: ExperimentConfig, indices: list[int] | None = None, shard: bool = True) -> DataLoader:
+def eval_loader(dataset: Any, config: ExperimentConfig, indices: list[int] | None = None, shard: bool = True) -> DataLoader:
     """Batches of :class:`_Indexed` items in order; with ``shard``, under ``torchrun``, only this
     rank's share (items ``rank, rank + world_size, ...``: no padding, no item twice)."""
     indices = list(range(len(dataset))) if indices is None else list(indices)
@@ -105,7 +105,7 @@ def tune_background(model: WildcatNet, config: ExperimentConfig, device: torch.d
         raise ValueError(f"split {config.seg_tune_split!r} of {config.dataset} has no segmentation masks to tune the background on")
     num_labels = len(dataset.classes) + 1
     confusions = {b: np.zeros((num_labels, num_labels), np.int64) for b in config.seg_background_grid}
-    bar = tqdm(_loader(dataset, config, with_masks), desc="tune background", leave=False,
+    bar = tqdm(eval_loader(dataset, config, with_masks), desc="tune background", leave=False,
                disable=not (progress and distributed.is_main()))
     for images, indices, _ in bar:
         maps, scores = model.maps_and_scores(images.to(device))
@@ -131,7 +131,8 @@ def _per_class(names: list[str], values: np.ndarray) -> dict[str, float | None]:
 MetricsDict = dict[str, dict[str, Any]]
 
 
-def _merge(into: MetricsDict, part: MetricsDict) -> None:
+def merge_metrics(into: MetricsDict, part: MetricsDict) -> None:
+    """Add the ``metrics``/``per_class``/``protocol`` entries of ``part`` to ``into``."""
     for key, values in part.items():
         into.setdefault(key, {}).update(values)
 
@@ -210,7 +211,7 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
             if dataset.mask_for(index) is not None:
                 overlay_indices.add(index)
 
-    for images, indices, sizes in tqdm(_loader(dataset, config), desc="evaluate", disable=not progress, unit="batch"):
+    for images, indices, sizes in tqdm(eval_loader(dataset, config), desc="evaluate", disable=not progress, unit="batch"):
         maps, scores = model.maps_and_scores(images.to(device))
         maps, scores = maps.float().cpu(), scores.float().cpu()
         all_indices.append(indices.numpy())
@@ -255,7 +256,7 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
     else:
         result = classification_metrics(scores, dataset, config)
     if dataset.has_boxes:
-        _merge(result, localization_metrics(scores, points, dataset, config))
+        merge_metrics(result, localization_metrics(scores, points, dataset, config))
     if background is not None:
         label_names = ["background", *classes]
         for name, confusion in (("seg_miou_argmax", confusion_argmax), ("seg_miou_crf", confusion_crf)):

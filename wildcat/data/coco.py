@@ -32,18 +32,16 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-import torch
-from PIL import Image
-from torch.utils.data import Dataset
 
 from wildcat.data import UnknownSplitError, check_count, dataset_not_found
+from wildcat.data.base import ImageDataset
 
 __all__ = ["COCODataset", "coco2014"]
 
 _SPLITS = {"train": "train2014", "train2014": "train2014", "val": "val2014", "val2014": "val2014"}
 
 
-class COCODataset(Dataset):
+class COCODataset(ImageDataset):
     """COCO 2014 multi-label classification with boxes (see the module docstring).
 
     Args:
@@ -89,29 +87,12 @@ class COCODataset(Dataset):
         for annotation in self.coco.dataset.get("annotations", []):
             targets[index[annotation["image_id"]], self._class_index[annotation["category_id"]]] = 1
         self.targets = targets
-        self._paths = [self.image_dir / self.coco.imgs[i]["file_name"] for i in self.image_ids]
-        missing = [p for p in self._paths if not p.is_file()]
+        self._image_paths = [self.image_dir / self.coco.imgs[i]["file_name"] for i in self.image_ids]
+        missing = [p for p in self._image_paths if not p.is_file()]
         if missing:
             raise dataset_not_found(self.name, root, self.image_dir,
-                                    f"is incomplete ({len(missing)} of {len(self._paths)} images missing, e.g. {missing[0].name})")
+                                    f"is incomplete ({len(missing)} of {len(self._image_paths)} images missing, e.g. {missing[0].name})")
         check_count(self.name, year_split[: -len("2014")], len(self.image_ids))
-
-    def __len__(self) -> int:
-        return len(self.image_ids)
-
-    def image_id(self, index: int) -> str:
-        """The file stem, e.g. ``COCO_val2014_000000000042``."""
-        return self.ids[index]
-
-    def load_image(self, index: int) -> Image.Image:
-        with Image.open(self._paths[index]) as image:
-            return image.convert("RGB")
-
-    def __getitem__(self, index: int):
-        image = self.load_image(index)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, torch.from_numpy(self.targets[index].astype(np.float32))
 
     def boxes_for(self, index: int) -> dict[str, np.ndarray]:
         """Instances of image ``index``: ``labels (K,) int64``, ``boxes (K, 4) float64``

@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PIL import Image
-from torch.utils.data import Dataset
 
 from wildcat.data import DatasetFormatError, UnknownSplitError, check_count, dataset_not_found
+from wildcat.data.base import ImageDataset
 
 __all__ = ["SCENE15_CLASSES", "SCENE15_TRAIN_PER_CLASS", "SceneDataset", "MIT67Dataset", "Scene15Dataset",
            "mit67", "scene15", "parse_scene15_split"]
@@ -48,7 +47,7 @@ SCENE15_CLASSES: tuple[str, ...] = (
 SCENE15_TRAIN_PER_CLASS = 100
 
 
-class SceneDataset(Dataset):
+class SceneDataset(ImageDataset):
     """A list of ``(path, class index)``; the common part of the scene datasets."""
 
     task = "multiclass"
@@ -59,27 +58,9 @@ class SceneDataset(Dataset):
                  transform: Optional[Callable[[Any], Any]] = None, ids: Optional[list[str]] = None) -> None:
         self.name, self.root, self.split, self.transform = name, Path(root), split, transform
         self.classes = list(classes)
-        self._paths = list(paths)
+        self._image_paths = list(paths)
         self.targets = np.asarray(labels, dtype=np.int64).reshape(-1)
-        self.ids = ids if ids is not None else [p.stem for p in self._paths]
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-    def image_id(self, index: int) -> str:
-        """``<class>/<file stem>``."""
-        return self.ids[index]
-
-    def load_image(self, index: int) -> Image.Image:
-        """The image as RGB (grayscale and palette images are converted), original size."""
-        with Image.open(self._paths[index]) as image:
-            return image.convert("RGB")
-
-    def __getitem__(self, index: int):
-        image = self.load_image(index)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, int(self.targets[index])
+        self.ids = ids if ids is not None else [p.stem for p in self._image_paths]
 
     def boxes_for(self, index: int):
         raise NotImplementedError(f"{self.name} has no bounding boxes")

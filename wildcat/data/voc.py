@@ -45,12 +45,11 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-import torch
 from PIL import Image
-from torch.utils.data import Dataset
 from torchvision.datasets import VOCDetection
 
 from wildcat.data import DatasetFormatError, UnknownSplitError, check_count, dataset_not_found
+from wildcat.data.base import ImageDataset
 
 __all__ = [
     "VOC_CLASSES",
@@ -110,7 +109,7 @@ def parse_annotation(path: str | Path) -> dict[str, Any]:
     return VOCDetection.parse_voc_xml(ET.parse(path).getroot())["annotation"]
 
 
-class VOCDataset(Dataset):
+class VOCDataset(ImageDataset):
     """A multi-label dataset in the VOC devkit layout (see the module docstring).
 
     Args:
@@ -278,24 +277,7 @@ class VOCDataset(Dataset):
                 targets[i, label] = max(targets[i, label], 1 if positive else 0)
         return targets
 
-    # -- the dataset interface ----------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def image_id(self, index: int) -> str:
-        return self.ids[index]
-
-    def load_image(self, index: int) -> Image.Image:
-        """The RGB image at its original size."""
-        with Image.open(self._image_paths[index]) as image:
-            return image.convert("RGB")
-
-    def __getitem__(self, index: int):
-        image = self.load_image(index)
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, torch.from_numpy(self.targets[index].astype(np.float32))
-
+    # -- the dataset interface (len, image_id, load_image, __getitem__: ImageDataset) ---------
     def annotation(self, index: int) -> dict[str, Any]:
         """The parsed XML of image ``index`` (cached)."""
         if index not in self._annotations:
