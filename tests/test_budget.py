@@ -75,3 +75,20 @@ def test_paper_grid_has_every_table():
     table = budget_table(ROOT / "config" / "paper.yaml")
     assert {"Table 2", "Table 9", "Figure 5", "all tables"} <= set(table["table"])
     assert (table["gpu_hours"] > 0).all()
+
+
+def test_a_list_of_multiscale_models_is_found_by_method(tiny_grid):
+    """VOC 2012 in config/paper.yaml has two multi-scale models (train and train_aug): each
+    paper row is costed with the scales of its own model."""
+    config, paper = tiny_grid
+    grid = yaml.safe_load(config.read_text())
+    ms = grid["datasets"]["toy"]["multiscale"]
+    grid["datasets"]["toy"]["multiscale"] = [ms, {"method": "ms_aug", "scales": [{"image_size_px": 224}], "seeds": [0]}]
+    config.write_text(yaml.safe_dump(grid))
+    (paper / "table9_x.csv").write_text(f"{COLUMNS}\nTable 9,WILDCAT,ms_aug,toy,seg,1,true,multi,,,,,,,,\n")
+    table = budget_table(config, images_per_second=2.0, eval_speedup=3.0, paper_dir=paper).set_index("table")
+    # Table 3 unchanged (`ms`: 224 + 448 px, plus `a`); Table 9: `ms_aug` at 224 px only, 1 seed:
+    # 2 epochs x 3600 images x 0.25 / 2 per s = 900 s, evaluation 1800 x 0.25 / 6 = 75 s.
+    assert table.loc["Table 3", "train_gpu_hours"] == 3.25
+    assert table.loc["Table 9"].to_dict() == {"runs": 1, "train_gpu_hours": 0.25, "eval_gpu_hours": 0.02,
+                                              "gpu_hours": 0.27, "not_in_config": 0}

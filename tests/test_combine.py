@@ -9,7 +9,7 @@ import pytest
 
 from wildcat import metrics
 from wildcat.cli import main
-from wildcat.combine import CombineError, combine_scores, predict_scores
+from wildcat.combine import CombineError, combine_scores, predict_run
 from wildcat.train import train
 
 from conftest import tiny_config
@@ -138,8 +138,11 @@ def test_two_scales_end_to_end_through_the_cli(member_runs, tmp_path):
     document = json.loads(out.read_text())
     assert {k: document[k] for k in ("config_name", "dataset", "method", "seed")} == {
         "config_name": "test", "dataset": "synthetic", "method": "wildcat", "seed": 0}
-    assert set(document["metrics"]) == {"map", "loc_map"}  # segmentation is not combined
-    assert 0 <= document["metrics"]["map"] <= 100
+    assert set(document["metrics"]) == {"map", "loc_map", "seg_miou_argmax", "seg_miou_crf"}
+    for value in document["metrics"].values():
+        assert 0 <= value <= 100
+    assert document["protocol"]["seg_background"] in (0.3, 0.5)  # tiny_config's grid
+    assert set(document["per_class"]["seg_miou_crf"]) == {"background", *document["per_class"]["map"]}
     assert document["settings"]["scales"] == [48, 64]
     assert document["settings"]["image_size_px"] == [48, 64]
     assert document["settings"]["order"] == "conv-pool" and document["settings"]["num_maps"] == 2
@@ -148,8 +151,9 @@ def test_two_scales_end_to_end_through_the_cli(member_runs, tmp_path):
     saved = np.load(tmp_path / "scores.npz")
     assert saved["scores"].shape == (80, 4) and saved["test_scores"].shape == (2, 80, 4)
     # The per-scale test scores are the model's own (one forward pass over the test split).
-    scores, points, dataset = predict_scores(member_runs[1], "test", progress=False)
-    assert np.allclose(saved["test_scores"][1], scores, atol=1e-5) and np.array_equal(saved["points"], points)
+    prediction, dataset = predict_run(member_runs[1], "test", progress=False)
+    assert np.allclose(saved["test_scores"][1], prediction.scores, atol=1e-5)
+    assert np.array_equal(saved["points"], prediction.points)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import pytest
 
 from wildcat import report
 from wildcat.report import (
+    METHOD_LABELS,
     NO_PAPER_VALUE,
     NOT_APPLICABLE,
     NOT_RUN,
@@ -74,8 +75,13 @@ def make_runs(root: Path) -> Path:
         write_run(root, "voc2007", "ss_m1_a1", seed, {"map": value}, ANALYSIS)
     write_run(root, "voc2007", "ss_m1_a0.6", 0, {"map": 90.5}, ANALYSIS, alpha=0.6)
     write_run(root, "voc2007", "ss_m4_a1", 0, {"map": 91.0}, ANALYSIS, num_maps=4)
-    write_run(root, "voc2012", "wildcat", 0, {"map": 92.0, "loc_map": 80.0, "seg_miou_argmax": 40.0,
-                                              "seg_miou_crf": 44.0}, DEFAULT, image_size_px=448)
+    # VOC 2012 (config/paper.yaml): the multi-scale model on train, its 448 px member, and
+    # Table 9's multi-scale model trained on train_aug.
+    multi = {**DEFAULT, "backbone": "resnet101", "image_size_px": [224, 448], "scales": [224, 448]}
+    write_run(root, "voc2012", "wildcat", 0, {"map": 92.0, "loc_map": 80.0, "seg_miou_argmax": 30.0,
+                                              "seg_miou_crf": 33.0}, multi)
+    write_run(root, "voc2012", "wildcat_s448", 0, {"map": 91.0}, DEFAULT, image_size_px=448, scales=[448])
+    write_run(root, "voc2012", "wildcat_trainaug", 0, {"seg_miou_argmax": 40.0, "seg_miou_crf": 44.0}, multi)
     # Another config: must not leak into the default tables.
     write_run(root, "synthetic", "gap", 0, {"map": 1.0, "loc_map": 1.0}, DEFAULT, config="other", kmax="all", kmin=0)
     return root
@@ -135,8 +141,8 @@ def test_format_paper(value, exact, expected):
 def test_load_runs(runs_dir):
     runs = load_runs(runs_dir)
     assert tuple(runs.columns) == report.RUN_COLUMNS
-    # 9 synthetic runs x 2 metrics + 1 + 3 + 1 + 1 VOC 2007 runs + 4 VOC 2012 metrics + 2 (other config)
-    assert len(runs) == 18 + 6 + 4 + 2
+    # 9 synthetic runs x 2 metrics + 1 + 3 + 1 + 1 VOC 2007 runs + 4 + 1 + 2 VOC 2012 metrics + 2 (other config)
+    assert len(runs) == 18 + 6 + 7 + 2
     assert runs["seed"].dtype == "int64" and runs["value"].dtype == "float64"
     row = runs[(runs["method"] == "wildcat_a0") & (runs["seed"] == 1) & (runs["metric"] == "loc_map")].iloc[0]
     assert (row["config_name"], row["dataset"], row["value"], row["alpha"], row["num_maps"]) == (
@@ -226,6 +232,19 @@ def test_localization_and_segmentation(tables):
     assert cell(seg, "ours", method="WILDCAT + FC-CRF") == "44.0 (n=1)"
     assert cell(seg, "paper", method="WILDCAT + FC-CRF") == "43.7"
     assert cell(seg, "ours", method="CCNN + FC-CRF") == NOT_APPLICABLE
+    assert cell(seg, "our_method", method="WILDCAT + FC-CRF") == "wildcat_trainaug"
+    # The multi-scale model trained on train (Tables 2 and 8) is added below, labelled as such.
+    added = seg[seg["our_method"] == "wildcat"]
+    assert added["method"].tolist() == ["WILDCAT, multi-scale (224, 448 px)"] * 2
+    assert added["paper"].tolist() == [NO_PAPER_VALUE] * 2 and added["ours"].tolist() == ["30.0 (n=1)", "33.0 (n=1)"]
+
+
+def test_the_single_scale_member_is_reported_beside_the_multiscale_model(tables):
+    table = tables["classification"]
+    assert cell(table, "ours", table="Table 2", dataset="voc2012", method="WILDCAT") == "92.0 (n=1)"
+    member = table[(table["dataset"] == "voc2012") & (table["our_method"] == "wildcat_s448")]
+    assert member["method"].tolist() == [METHOD_LABELS["wildcat_s448"]]
+    assert member["ours"].tolist() == ["91.0 (n=1)"] and member["paper"].tolist() == [NO_PAPER_VALUE]
 
 
 def test_methods_table(tables):

@@ -33,6 +33,20 @@ def test_highest_present_class_wins():
     assert argmax_labels(logits, background=0.1).tolist() == [[1, 2]]
 
 
+def test_multiscale_logits_average_the_peak_normalized_maps_of_each_scale():
+    """A 2-scale model: a (1, 1, 2) map [1, 3] (peak 3) and a (1, 1, 1) map [2] (upsampled to
+    [2, 2], peak 2): mean of [1/3, 1] and [1, 1] = [2/3, 1]."""
+    fine, coarse = torch.tensor([[[1.0, 3.0]]]), torch.tensor([[[2.0]]])
+    logits = class_logits([fine, coarse], torch.tensor([1.0]), (1, 2))
+    assert np.allclose(logits, [[[2 / 3, 1.0]]])
+    # One scale given as a list is the single-scale case.
+    assert np.array_equal(class_logits([fine], torch.tensor([1.0]), (1, 2)), class_logits(fine, torch.tensor([1.0]), (1, 2)))
+    # The (combined) scores decide which classes are present, whatever the maps.
+    two_classes = [torch.cat([fine, fine]), torch.cat([coarse, coarse])]
+    logits = class_logits(two_classes, torch.tensor([-1.0, 2.0]), (1, 2))
+    assert np.isinf(logits[0]).all() and np.allclose(logits[1], [[2 / 3, 1.0]])
+
+
 def test_logits_are_upsampled_to_the_image_size():
     logits = class_logits(torch.randn(3, 4, 5), torch.tensor([1.0, 1.0, 1.0]), (40, 50))
     assert logits.shape == (3, 40, 50)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -47,13 +48,12 @@ def expected_multiscale(config_path: Path) -> tuple[list[tuple[str, str, int]], 
     config = yaml.safe_load(config_path.read_text())
     combined, members = [], set()
     for dataset, spec in config["datasets"].items():
-        multiscale = spec.get("multiscale")
-        if not multiscale:
-            continue
-        for seed in multiscale.get("seeds", spec.get("seeds", config["seeds"])):
-            method = multiscale.get("method", "wildcat")
-            combined.append((dataset, method, seed))
-            members |= {(dataset, f"{method}_s{scale['image_size_px']}", seed) for scale in multiscale["scales"]}
+        models = spec.get("multiscale") or []
+        for multiscale in models if isinstance(models, list) else [models]:
+            for seed in multiscale.get("seeds", spec.get("seeds", config["seeds"])):
+                method = multiscale.get("method", "wildcat")
+                combined.append((dataset, method, seed))
+                members |= {(dataset, f"{method}_s{scale['image_size_px']}", seed) for scale in multiscale["scales"]}
     return combined, members
 
 
@@ -85,11 +85,12 @@ def test_paper_grid_dry_run_resolves_every_experiment():
     runs = expected_runs(ROOT / "config" / "paper.yaml")
     combined, members = expected_multiscale(ROOT / "config" / "paper.yaml")
     # 222 single-scale runs of the analysis grid and wildcat_s448, m1 (3 seeds), 9 of Table 5's
-    # pool-conv order; 6 multi-scale models (1 seed) of 7 members, whose 448 px member is shared.
+    # pool-conv order; 6 multi-scale models (1 seed) of 7 members, whose 448 px member is shared;
+    # plus VOC 2012's Table 9 model trained on train_aug (7 members of its own).
     assert counts["evaluate"] == len(runs) == 231
-    assert counts["combine"] == len(combined) == 6
-    assert counts["train"] == len(set(runs) | members) == 231 + 6 * 6
-    assert counts["download"] == 6
+    assert counts["combine"] == len(combined) == 7
+    assert counts["train"] == len(set(runs) | members) == 231 + 6 * 6 + 7
+    assert counts["download"] == 7  # the six datasets and SBD (train_aug)
     assert "synthetic" not in result.stdout  # the default grid is not merged in
     for path in ("runs/paper/voc2007/ss_m8_a1/seed2/model.pt", "runs/paper/coco2014/wildcat_s448/seed0/model.pt",
                  "results/runs/paper/voc2012/ss_m1_a0.6/seed1/metrics.json", "data/.wildcat/scene15.complete",
@@ -108,6 +109,11 @@ def test_paper_grid_dry_run_resolves_every_experiment():
     assert "rule combine:" in combine
     sizes = (224, 280, 320, 374, 448, 560, 747)
     assert f"input: {', '.join(f'runs/paper/voc2007/wildcat_s{px}/seed0/model.pt' for px in sizes)}" in combine
+    # Table 9: the train_aug members read VOC 2012 and SBD, and are combined on their own.
+    (aug,) = [j for j in jobs if "output: runs/paper/voc2012/wildcat_trainaug_s320/seed0/model.pt" in j]
+    assert "--train-split=train_aug" in aug and "--kmax=10" in aug and "data/.wildcat/sbd.complete" in aug
+    (combine,) = [j for j in jobs if "output: results/runs/paper/voc2012/wildcat_trainaug/seed0/metrics.json" in j]
+    assert f"input: {', '.join(f'runs/paper/voc2012/wildcat_trainaug_s{px}/seed0/model.pt' for px in sizes)}" in combine
 
 
 def test_paper_scales_are_supplementary_table_2():
@@ -119,10 +125,12 @@ def test_paper_scales_are_supplementary_table_2():
     assert (published["kmax"] == published["kmin"]).all()
     config = yaml.safe_load((ROOT / "config" / "paper.yaml").read_text())
     for dataset, spec in config["datasets"].items():
-        multiscale = spec["multiscale"]
-        assert multiscale["scales"] == expected, dataset
-        assert multiscale["base"]["kmin"] is None  # k- = k+
-        assert (multiscale["base"]["num_maps"], multiscale["base"]["alpha"]) == (4, 0.7)
+        models = spec["multiscale"] if isinstance(spec["multiscale"], list) else [spec["multiscale"]]
+        for multiscale in models:
+            assert multiscale["scales"] == expected, dataset
+            assert multiscale["base"]["kmin"] is None  # k- = k+
+            assert (multiscale["base"]["num_maps"], multiscale["base"]["alpha"]) == (4, 0.7)
+    assert [m.get("method", "wildcat") for m in config["datasets"]["voc2012"]["multiscale"]] == ["wildcat", "wildcat_trainaug"]
 
 
 def _write_config(path: Path, edit) -> Path:
@@ -143,6 +151,12 @@ def _write_config(path: Path, edit) -> Path:
          "'image_size_px' is a required property"),
         (lambda c: c["methods"].update(ms_s48={"num_maps": 1}) or c["datasets"]["synthetic"].update(
             multiscale={"method": "ms", "scales": [{"image_size_px": 48}]}), "both a key of `methods`"),
+        # Several multi-scale models (a list): distinct ids, no member made twice.
+        (lambda c: c["datasets"]["synthetic"].update(multiscale=[{"method": "ms", "scales": [{"image_size_px": 48}]}] * 2),
+         "the method id 'ms' is given twice"),
+        (lambda c: c["datasets"]["synthetic"].update(multiscale=[
+            {"method": "ms", "scales": [{"image_size_px": 48}]},
+            {"method": "ms_s48", "scales": [{"image_size_px": 64}]}]), "'ms_s48' of datasets.synthetic.multiscale is made twice"),
     ],
 )
 def test_bad_multiscale_config_fails_at_parse_time(tmp_path, edit, message):
@@ -250,6 +264,16 @@ def test_fresh_clone_regenerates_the_committed_tables(tmp_path):
     regenerated = {path: (clone / path).read_bytes() for path in committed}
     assert regenerated == committed
     print(f"tables regenerated in {elapsed:.1f} s")
+    # The HTML report (snakemake --report) of the same clone: every table and figure, captioned.
+    report = snakemake("--report", str(tmp_path / "report.zip"), cwd=clone)
+    assert report.returncode == 0, report.stderr[-3000:]
+    with zipfile.ZipFile(tmp_path / "report.zip") as archive:
+        names = {Path(name).name for name in archive.namelist()}
+        html = archive.read("report/report.html").decode()
+    tables = {path.name for path in committed if path.suffix == ".md"}
+    figures = {p.name for p in (clone / "reports" / "default" / "figures").glob("*.png")}
+    assert len(tables) == 8 and figures and tables | figures | {"report.html"} <= names
+    assert "with the published number" in html and "the influence of alpha" in html  # the .rst captions
 
 
 def test_several_gpus_train_under_torchrun(tmp_path):

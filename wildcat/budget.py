@@ -8,7 +8,7 @@ For every (dataset, method) that a paper table or figure reports (the ``our_meth
 
 ``s`` runs over the run's scales: 448 px for the single-scale analysis; for the multi-scale
 ``wildcat`` rows (``scale = multi``) the members of the dataset's ``multiscale`` entry (with its
-own ``seeds``), or the paper's 7 scales (supplementary Table 2: 224 ... 747 px) without one;
+own ``seeds``; ``multiscale`` may list several models, found by their ``method``), or the paper's 7 scales (supplementary Table 2: 224 ... 747 px) without one;
 the cost of an image is taken proportional to its pixels. Dataset sizes are the paper's
 (supplementary Table 1). ``images_per_second`` is the *training* throughput of one GPU on
 WildcatNet(ResNet-101) at 448 px, as ``benchmarks/throughput.py`` prints it: an **input**, to be
@@ -109,8 +109,10 @@ def budget_table(
         if key in per_table[row.table]:
             continue
         per_table[row.table].append(key)
-        multiscale = spec.get("multiscale") or {}
-        is_multiscale = bool(multiscale) and row.our_method == multiscale.get("method")
+        models = spec.get("multiscale") or []  # one multi-scale model, or a list of them
+        multiscale = next((m for m in (models if isinstance(models, list) else [models])
+                           if m.get("method", "wildcat") == row.our_method), {})
+        is_multiscale = bool(multiscale)
         if not is_multiscale and row.our_method not in _flatten(spec.get("methods", [])):
             missing.setdefault(row.table, []).append(f"{row.dataset}/{row.our_method}")
         if key in runs:

@@ -25,8 +25,12 @@ Choices the paper does not state (ours, documented here):
 * the combined score of a class is the classifier's decision function (log-odds / logits),
   which ranks images as the probabilities do;
 * pointwise localization uses the combined scores with the argmax points of the largest scale's
-  class maps (its 24 x 24 maps at 747 px are the finest grid of the members); segmentation is
-  not combined (the per-scale member runs are evaluated as any single model).
+  class maps (its 24 x 24 maps at 747 px are the finest grid of the members);
+* segmentation (Table 9, whose WILDCAT is the multi-scale model): the class maps of every scale
+  are upsampled to the image, each divided by its peak, and averaged; the classes judged
+  present are those with a positive combined score; then the same argmax / dense-CRF steps as
+  a single model, with the background value tuned on ``seg_tune_split`` (the paper does not say
+  how its scales' maps were merged).
 
 The training split was also the models' training set, so its scores are more confident than
 test scores; the paper learns the combination there all the same (no validation split is used
@@ -36,7 +40,7 @@ for VOC 2007 trainval or the scene sets), and so does this module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -48,14 +52,18 @@ from tqdm.auto import tqdm
 from wildcat.config import ExperimentConfig, load_config
 from wildcat.data import get_dataset
 from wildcat.errors import WildcatError
-from wildcat.evaluate import METRICS_SCHEMA, eval_loader, merge_metrics, classification_metrics, localization_metrics, peak_points
+from wildcat.evaluate import (
+    METRICS_SCHEMA, MetricsDict, SegmentationScorer, best_background, classification_metrics, forward_batches,
+    localization_metrics, masked_indices, merge_metrics, peak_points,
+)
 from wildcat.io import atomic_path, atomic_write_json
+from wildcat.segmentation import class_logits
 from wildcat.train import load_trained, resolve_device
 
 #: Inverse L2 regularization strength of the combination classifier (scikit-learn's ``C``).
 DEFAULT_C = 1.0
 #: Settings that must agree between the member runs of one combination.
-SHARED_KEYS = ("dataset", "data_root", "train_split", "test_split", "ap_mode", "loc_tolerance_px")
+SHARED_KEYS = ("dataset", "data_root", "train_split", "test_split", "ap_mode", "loc_tolerance_px", "seg_tune_split")
 
 
 class CombineError(WildcatError, ValueError):
@@ -145,25 +153,37 @@ def combine_scores(
     raise CombineError(f"task must be 'multilabel' or 'multiclass', got {task!r}")
 
 
-@torch.no_grad()
-def predict_scores(run_dir: str | Path, split: str, progress: bool = True) -> tuple[np.ndarray, np.ndarray, Any]:
-    """One forward pass of a finished run over ``split`` of its dataset.
+class Prediction(NamedTuple):
+    """One model's forward pass over some images of a split."""
 
-    Returns:
-        ``scores (N, C)``, ``points (N, C, 2)`` (argmax point of each class map, original-image
-        pixels, as in :func:`wildcat.evaluate.peak_points`) and the dataset.
-    """
+    scores: np.ndarray  #: ``(N, C)``, the images in the order asked for
+    points: np.ndarray  #: ``(N, C, 2)`` argmax point of each class map (:func:`wildcat.evaluate.peak_points`)
+    maps: dict[int, torch.Tensor]  #: ``(C, h, w)`` class maps of the images with masks, by dataset index
+
+
+def predict(model: Any, dataset: Any, config: ExperimentConfig, device: torch.device, indices: list[int] | None = None,
+            keep_maps: bool = False, progress: bool = True) -> Prediction:
+    """A finished member's forward pass over ``indices`` of ``dataset`` (all by default), in one
+    process (the combination is not run under torchrun); with ``keep_maps``, the class maps of
+    the images that have a segmentation mask are kept (for the combined segmentation)."""
+    scores, points, maps = [], [], {}
+    batches = forward_batches(model, dataset, config, device, indices, shard=False,
+                              desc=f"member {config.image_size_px} px", progress=progress)
+    for batch_indices, batch_maps, batch_scores, sizes in batches:
+        scores.append(batch_scores.numpy())
+        points.append(peak_points(batch_maps, sizes))
+        if keep_maps:
+            maps.update({index: batch_maps[k].clone() for k, index in enumerate(batch_indices) if dataset.mask_for(index) is not None})
+    return Prediction(np.concatenate(scores), np.concatenate(points), maps)
+
+
+def predict_run(run_dir: str | Path, split: str, progress: bool = True) -> tuple[Prediction, Any]:
+    """:func:`predict` of the run in ``run_dir`` over the whole ``split`` of its dataset."""
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
     dataset = get_dataset(config.dataset, config.data_root, split)
     model, config = load_trained(run_dir, len(dataset.classes), device)
-    all_scores, all_points = [], []
-    # One process sees every image (shard=False): the combination is not run under torchrun.
-    for images, _, sizes in tqdm(eval_loader(dataset, config, shard=False), desc=f"{Path(run_dir).name} {split}", disable=not progress, unit="batch"):
-        maps, scores = model.maps_and_scores(images.to(device))
-        all_scores.append(scores.float().cpu().numpy())
-        all_points.append(peak_points(maps.float().cpu(), sizes))
-    return np.concatenate(all_scores), np.concatenate(all_points), dataset
+    return predict(model, dataset, config, device, progress=progress), dataset
 
 
 def _member_configs(run_dirs: Sequence[str | Path]) -> list[ExperimentConfig]:
@@ -193,6 +213,26 @@ def _combined_settings(configs: list[ExperimentConfig]) -> dict[str, Any]:
     return settings
 
 
+def _combined_segmentation(test_set: Any, test: list[Prediction], combined: np.ndarray, tune_set: Any, tune_indices: list[int],
+                           tune: list[Prediction], combined_tune: np.ndarray, config: ExperimentConfig, progress: bool) -> MetricsDict:
+    """Segmentation of the multi-scale model (paper Table 9): every image's class logits are the
+    mean over scales of the members' peak-normalized maps (:func:`wildcat.segmentation.class_logits`),
+    the present classes those of the combined scores; the background value is tuned on the
+    masked images of ``seg_tune_split`` (``tune_indices``), then the test images are scored."""
+    def logits(predictions: list[Prediction], scores: np.ndarray, row: int, index: int, shape: tuple[int, int]) -> np.ndarray:
+        return class_logits([p.maps[index] for p in predictions], torch.from_numpy(scores[row]).float(), shape)
+
+    tune_items = ((logits(tune, combined_tune, row, index, mask.shape), mask)
+                  for row, index in enumerate(tune_indices) if (mask := tune_set.mask_for(index)) is not None)
+    background = best_background(tune_items, list(config.seg_background_grid), len(test_set.classes) + 1)
+    scorer = SegmentationScorer(list(test_set.classes), background, config)
+    for index in tqdm(sorted(test[0].maps), desc="segmentation", leave=False, disable=not progress):
+        mask = test_set.mask_for(index)
+        rgb = np.asarray(test_set.load_image(index).convert("RGB"))
+        scorer.add(rgb, logits(test, combined, index, index, mask.shape), mask)
+    return scorer.result()
+
+
 def combine(
     run_dirs: Sequence[str | Path],
     out_path: str | Path,
@@ -213,16 +253,29 @@ def combine(
     """
     configs = _member_configs(run_dirs)
     base = configs[0]
-    train_scores, test_scores, test_points = [], [], []
+    train_set = get_dataset(base.dataset, base.data_root, base.train_split)
+    test_set = get_dataset(base.dataset, base.data_root, base.test_split)
+    tune_set = get_dataset(base.dataset, base.data_root, base.seg_tune_split) if test_set.has_masks else None
+    tune_indices = masked_indices(tune_set, base.seg_tune_images) if tune_set is not None else []
+    if tune_set is not None and not tune_indices:
+        raise CombineError(f"split {base.seg_tune_split!r} of {base.dataset} has no segmentation masks to tune the background on")
+    train_scores, test, tune = [], [], []
     for run_dir in run_dirs:
-        scores, _, train_set = predict_scores(run_dir, base.train_split, progress)
-        train_scores.append(scores)
-        scores, points, test_set = predict_scores(run_dir, base.test_split, progress)
-        test_scores.append(scores)
-        test_points.append(points)
-    combined = combine_scores(train_scores, train_set.targets, test_scores, test_set.task, seed=base.seed, c=c)
+        device = resolve_device(load_config(Path(run_dir) / "config.yaml").device)
+        model, config = load_trained(run_dir, len(test_set.classes), device)
+        train_scores.append(predict(model, train_set, config, device, progress=progress).scores)
+        test.append(predict(model, test_set, config, device, keep_maps=tune_set is not None, progress=progress))
+        if tune_set is not None:
+            tune.append(predict(model, tune_set, config, device, tune_indices, keep_maps=True, progress=progress))
+    # One fit, applied to the test images and to the background-tuning images.
+    num_test = len(test_set)
+    combined_all = combine_scores(train_scores, train_set.targets,
+                                  [np.concatenate([t.scores, *([u.scores] if tune else [])]) for t, u in zip(test, tune or test)],
+                                  test_set.task, seed=base.seed, c=c)
+    combined, combined_tune = combined_all[:num_test], combined_all[num_test:]
     finest = max(range(len(configs)), key=lambda k: configs[k].image_size_px)
-    points = test_points[finest]
+    points = test[finest].points
+    test_scores = [t.scores for t in test]
     if scores_out is not None:
         with atomic_path(scores_out) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, scores=combined, points=points, test_scores=np.stack(test_scores))
@@ -230,11 +283,15 @@ def combine(
     if test_set.has_boxes:
         merge_metrics(result, localization_metrics(combined, points, test_set, base))
         result["protocol"]["loc_points_scale_px"] = configs[finest].image_size_px
+    if tune_set is not None:
+        merge_metrics(result, _combined_segmentation(test_set, test, combined, tune_set, tune_indices, tune, combined_tune, base, progress))
     result["protocol"]["combination"] = {
         "method": "object_bank", "classifier": "logistic_regression_l2", "c": c, "standardized": True,
         "fit_split": base.train_split, "multilabel": "one-vs-rest, difficult left out",
         "multiclass": "multinomial",
     }
+    if tune_set is not None:
+        result["protocol"]["seg_maps"] = "mean over scales of the peak-normalized upsampled class maps; present classes from the combined scores"
     document = {
         "schema": METRICS_SCHEMA,
         **(identity or {}),

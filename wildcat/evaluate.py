@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -42,6 +42,8 @@ from wildcat.submission import write_voc_classification_submission
 from wildcat.train import load_trained, resolve_device
 
 METRICS_SCHEMA = 1
+
+MetricsDict = dict[str, dict[str, Any]]
 
 
 class _Indexed(Dataset):
@@ -95,29 +97,92 @@ def peak_points(class_maps: torch.Tensor, sizes: torch.Tensor) -> np.ndarray:
     return torch.stack([xs, ys], dim=-1).numpy()
 
 
-@torch.no_grad()
+def forward_batches(
+    model: WildcatNet, dataset: Any, config: ExperimentConfig, device: torch.device, indices: list[int] | None = None,
+    shard: bool = True, desc: str = "evaluate", progress: bool = True,
+) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """One forward pass (no gradients) over ``indices`` of ``dataset`` (all by default; with
+    ``shard``, this rank's share): ``(indices, class_maps (B, C, h, w), scores (B, C), sizes (B, 2))``
+    per batch, maps and scores as float32 on the CPU, sizes ``(W, H)`` of the original images."""
+    loader = eval_loader(dataset, config, indices, shard=shard)
+    with torch.no_grad():
+        for images, batch_indices, sizes in tqdm(loader, desc=desc, leave=False, unit="batch",
+                                                 disable=not (progress and distributed.is_main())):
+            maps, scores = model.maps_and_scores(images.to(device))
+            yield batch_indices.tolist(), maps.float().cpu(), scores.float().cpu(), sizes
+
+
+def masked_indices(dataset: Any, limit: int | None = None) -> list[int]:
+    """The indices of the images of ``dataset`` that have a segmentation mask (the first ``limit``)."""
+    found: list[int] = []
+    for index in range(len(dataset)):
+        if limit is not None and len(found) >= limit:
+            break
+        if dataset.mask_for(index) is not None:
+            found.append(index)
+    return found
+
+
+def best_background(items: Iterable[tuple[np.ndarray, np.ndarray]], grid: list[float], num_labels: int) -> float:
+    """The value of ``grid`` with the best argmax mIoU over ``(class logits (C, H, W), mask (H, W))``
+    items (summed over the ranks of a distributed run; ties go to the lower value)."""
+    confusions = np.zeros((len(grid), num_labels, num_labels), np.int64)
+    for logits, mask in items:
+        for k, background in enumerate(grid):
+            confusions[k] += metrics.confusion_matrix(argmax_labels(logits, background), mask, num_labels)
+    confusions = distributed.all_reduce_sum(confusions)  # exact: integer counts
+    return max(grid, key=lambda b: (metrics.mean_iou(confusions[grid.index(b)])[0], -b))
+
+
 def tune_background(model: WildcatNet, config: ExperimentConfig, device: torch.device, progress: bool = True) -> float:
     """The background value of ``config.seg_background_grid`` with the best argmax mIoU on (at most
     ``seg_tune_images``) images of the training split ``seg_tune_split`` that have masks."""
     dataset = get_dataset(config.dataset, config.data_root, config.seg_tune_split)
-    with_masks = [i for i in range(len(dataset)) if dataset.mask_for(i) is not None][: config.seg_tune_images]
+    with_masks = masked_indices(dataset, config.seg_tune_images)
     if not with_masks:
         raise ValueError(f"split {config.seg_tune_split!r} of {config.dataset} has no segmentation masks to tune the background on")
-    num_labels = len(dataset.classes) + 1
-    confusions = {b: np.zeros((num_labels, num_labels), np.int64) for b in config.seg_background_grid}
-    bar = tqdm(eval_loader(dataset, config, with_masks), desc="tune background", leave=False,
-               disable=not (progress and distributed.is_main()))
-    for images, indices, _ in bar:
-        maps, scores = model.maps_and_scores(images.to(device))
-        maps, scores = maps.float().cpu(), scores.float().cpu()
-        for k, index in enumerate(indices.tolist()):
-            mask = dataset.mask_for(index)
-            logits = class_logits(maps[k], scores[k], mask.shape)
-            for background, confusion in confusions.items():
-                confusion += metrics.confusion_matrix(argmax_labels(logits, background), mask, num_labels)
-    summed = distributed.all_reduce_sum(np.stack(list(confusions.values())))  # exact: integer counts
-    confusions = dict(zip(confusions, summed))
-    return max(confusions, key=lambda b: (metrics.mean_iou(confusions[b])[0], -b))
+    items = (
+        (class_logits(maps[k], scores[k], mask.shape), mask)
+        for indices, maps, scores, _ in forward_batches(model, dataset, config, device, with_masks, desc="tune background", progress=progress)
+        for k, index in enumerate(indices)
+        if (mask := dataset.mask_for(index)) is not None
+    )
+    return best_background(items, list(config.seg_background_grid), len(dataset.classes) + 1)
+
+
+class SegmentationScorer:
+    """Confusion matrices of the argmax labels and of their dense-CRF refinement (paper Table 9),
+    over background + the ``classes``, with the ``background`` value tuned on a training split."""
+
+    def __init__(self, classes: list[str], background: float, config: ExperimentConfig) -> None:
+        self.classes = list(classes)
+        self.background = background
+        self.unary_scale = config.seg_unary_scale
+        self.params = crf_params(config)
+        self.tuned_on = config.seg_tune_split
+        num_labels = len(self.classes) + 1
+        self.confusions = np.zeros((2, num_labels, num_labels), np.int64)  # argmax, CRF
+
+    def add(self, rgb: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Score one image (``rgb (H, W, 3)`` uint8, class logits ``(C, H, W)``, mask ``(H, W)``);
+        returns its argmax and CRF labels ``(H, W)``."""
+        labels = argmax_labels(logits, self.background)
+        refined = crf_refine(rgb, unary_probabilities(logits, self.background, self.unary_scale), self.params)
+        num_labels = len(self.classes) + 1
+        self.confusions[0] += metrics.confusion_matrix(labels, mask, num_labels)
+        self.confusions[1] += metrics.confusion_matrix(refined, mask, num_labels)
+        return labels, refined
+
+    def result(self) -> MetricsDict:
+        """``metrics``/``per_class``/``protocol`` entries, summed over the ranks of a distributed run."""
+        confusions = distributed.all_reduce_sum(self.confusions)
+        result: MetricsDict = {"metrics": {}, "per_class": {}, "protocol": {
+            "seg_background": self.background, "seg_tuned_on": self.tuned_on, "crf": dataclasses.asdict(self.params)}}
+        for name, confusion in zip(("seg_miou_argmax", "seg_miou_crf"), confusions):
+            miou, per_class_iou = metrics.mean_iou(confusion)
+            result["metrics"][name] = _percent(miou)
+            result["per_class"][name] = _per_class(["background", *self.classes], per_class_iou)
+        return result
 
 
 def _percent(value: float) -> float | None:
@@ -126,9 +191,6 @@ def _percent(value: float) -> float | None:
 
 def _per_class(names: list[str], values: np.ndarray) -> dict[str, float | None]:
     return {name: _percent(v) for name, v in zip(names, values)}
-
-
-MetricsDict = dict[str, dict[str, Any]]
 
 
 def merge_metrics(into: MetricsDict, part: MetricsDict) -> None:
@@ -197,38 +259,22 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
     dataset = get_dataset(config.dataset, config.data_root, config.test_split)
     model, config = load_trained(run_dir, len(dataset.classes), device)
     classes = list(dataset.classes)
-    background = tune_background(model, config, device, progress) if dataset.has_masks else None
-    params = crf_params(config)
-    num_labels = len(classes) + 1
-    confusion_argmax = np.zeros((num_labels, num_labels), np.int64)
-    confusion_crf = np.zeros_like(confusion_argmax)
+    scorer = SegmentationScorer(classes, tune_background(model, config, device, progress), config) if dataset.has_masks else None
     all_indices, all_scores, all_points = [], [], []
-    overlay_indices: set[int] = set()  # the first ``num_overlays`` images with masks, on any rank
-    if overlays_dir is not None and background is not None:
-        for index in range(len(dataset)):
-            if len(overlay_indices) >= num_overlays:
-                break
-            if dataset.mask_for(index) is not None:
-                overlay_indices.add(index)
-
-    for images, indices, sizes in tqdm(eval_loader(dataset, config), desc="evaluate", disable=not progress, unit="batch"):
-        maps, scores = model.maps_and_scores(images.to(device))
-        maps, scores = maps.float().cpu(), scores.float().cpu()
-        all_indices.append(indices.numpy())
+    # The overlays: the first ``num_overlays`` images with masks, whichever rank evaluates them.
+    overlay_indices = set(masked_indices(dataset, num_overlays)) if overlays_dir is not None and scorer else set()
+    for indices, maps, scores, sizes in forward_batches(model, dataset, config, device, progress=progress):
+        all_indices.append(np.asarray(indices, np.int64))
         all_scores.append(scores.numpy())
         all_points.append(peak_points(maps, sizes))
-        if background is None:
+        if scorer is None:
             continue
-        for k, index in enumerate(indices.tolist()):
+        for k, index in enumerate(indices):
             mask = dataset.mask_for(index)
             if mask is None:
                 continue
-            logits = class_logits(maps[k], scores[k], mask.shape)
-            labels = argmax_labels(logits, background)
             rgb = np.asarray(dataset.load_image(index).convert("RGB"))
-            refined = crf_refine(rgb, unary_probabilities(logits, background, config.seg_unary_scale), params)
-            confusion_argmax += metrics.confusion_matrix(labels, mask, num_labels)
-            confusion_crf += metrics.confusion_matrix(refined, mask, num_labels)
+            labels, refined = scorer.add(rgb, class_logits(maps[k], scores[k], mask.shape), mask)
             if index in overlay_indices:
                 save_overlay(Path(overlays_dir) / f"{dataset.image_id(index)}.png", rgb, maps[k][scores[k].argmax()], labels, refined)
 
@@ -243,7 +289,6 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
     points = np.concatenate([share[2] for share in shares])[order]
     if len(scores) != len(dataset):
         raise RuntimeError(f"gathered {len(scores)} test scores for {len(dataset)} images: the ranks' shares do not cover the test split")
-    confusion_argmax, confusion_crf = distributed.all_reduce_sum(np.stack([confusion_argmax, confusion_crf]))
     if scores_out is not None and distributed.is_main():
         with atomic_path(scores_out) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, scores=scores, points=points)
@@ -257,15 +302,8 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
         result = classification_metrics(scores, dataset, config)
     if dataset.has_boxes:
         merge_metrics(result, localization_metrics(scores, points, dataset, config))
-    if background is not None:
-        label_names = ["background", *classes]
-        for name, confusion in (("seg_miou_argmax", confusion_argmax), ("seg_miou_crf", confusion_crf)):
-            miou, per_class_iou = metrics.mean_iou(confusion)
-            result["metrics"][name] = _percent(miou)
-            result["per_class"][name] = _per_class(label_names, per_class_iou)
-        result["protocol"]["seg_background"] = background
-        result["protocol"]["seg_tuned_on"] = config.seg_tune_split
-        result["protocol"]["crf"] = dataclasses.asdict(params)
+    if scorer is not None:
+        merge_metrics(result, scorer.result())
     settings = {key: getattr(config, key) for key in ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha", "order")}
     settings["scales"] = [config.image_size_px]
     document = {

@@ -49,6 +49,8 @@ __all__ = [
     "DATASETS",
     "METRICS",
     "GRID_METHODS",
+    "MAIN_VARIANTS",
+    "method_label",
     "TABLE_NAMES",
     "RUN_COLUMNS",
     "PAPER_COLUMNS",
@@ -75,10 +77,15 @@ GRID_METHODS = ("wildcat", "m1", "gmp", "gap")
 #: Readable labels of our methods where the paper has no row for them.
 METHOD_LABELS = {
     "wildcat": "WILDCAT",
+    "wildcat_s448": "WILDCAT, single scale 448 px (member of the multi-scale model; the official code's setting)",
+    "wildcat_trainaug": "WILDCAT, trained on train_aug (VOC 2012 train + SBD)",
     "m1": "WILDCAT, M = 1",
     "gmp": "GMP (k+ = 1, k- = 0)",
     "gap": "GAP (k+ = all, k- = 0)",
 }
+#: Our rows added below the paper's in the side-by-side tables when they were run: the main
+#: model's variants (config/paper.yaml), then the default grid's methods.
+MAIN_VARIANTS = ("wildcat", "wildcat_s448", "wildcat_trainaug")
 #: Base methods of the ablation tables: the default grid's, then the paper's analysis grid's.
 ABLATION_BASES = ("wildcat", "ss_m1_a1")
 #: The base whose settings are the paper's analysis setting (Figures 4-5, Table 6).
@@ -114,7 +121,8 @@ _SIDE_BY_SIDE_SOURCES = {
     "alpha_m_ablation": ("Table 7",),
 }
 # Our grid methods added below the paper's rows of a side-by-side table when they were run.
-_SIDE_BY_SIDE_EXTRA = {"classification": GRID_METHODS, "localization": GRID_METHODS, "segmentation": GRID_METHODS}
+_EXTRA_ROWS = tuple(dict.fromkeys((*MAIN_VARIANTS, *GRID_METHODS)))
+_SIDE_BY_SIDE_EXTRA = {"classification": _EXTRA_ROWS, "localization": _EXTRA_ROWS, "segmentation": _EXTRA_ROWS}
 
 RUN_COLUMNS = (
     "config_name", "dataset", "method", "seed", "metric", "value",
@@ -314,6 +322,16 @@ def _seed_values(runs: pd.DataFrame) -> dict[tuple[str, str, str], list[float]]:
 # Tables
 
 
+def method_label(method: str, method_runs: pd.DataFrame) -> str:
+    """A readable label of our ``method`` (:data:`METHOD_LABELS`), followed by its scales where
+    its runs (rows of :func:`load_runs` for one dataset) combine several (paper Section 4.1)."""
+    label = METHOD_LABELS.get(method, method)
+    scales = {tuple(json.loads(settings).get("scales") or ()) for settings in method_runs["settings"]}
+    if len(scales) == 1 and len(next(iter(scales))) > 1:
+        label += f", multi-scale ({', '.join(map(str, next(iter(scales))))} px)"
+    return label
+
+
 def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, tables: Sequence[str],
                   extra_methods: Sequence[str]) -> pd.DataFrame:
     """Paper rows of ``tables`` with our cell beside, then rows for our ``extra_methods`` runs."""
@@ -346,7 +364,8 @@ def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, tables: Sequence[str]
                         continue
                     rows.append({
                         "table": table, "dataset": dataset, "metric": metric,
-                        "method": METHOD_LABELS.get(method, method), "our_method": method,
+                        "method": method_label(method, runs[(runs["dataset"] == dataset) & (runs["method"] == method)]),
+                        "our_method": method,
                         "paper": NO_PAPER_VALUE, "ours": format_ours(values),
                         "_key": (position, dataset_rank, 1, rank, _rank(metric, METRICS)),
                     })

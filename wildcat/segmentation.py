@@ -7,9 +7,15 @@ Pixel labels are the argmax over {background} and those normalized maps; the sam
 with the background, scaled by ``unary_scale`` and passed through a softmax, are the unary
 probabilities of the dense CRF (:mod:`wildcat.crf`). ``background`` is tuned on a training
 split, never on the test split (see :func:`wildcat.evaluate.tune_background`).
+
+A multi-scale WILDCAT (Section 4.1) segments with the mean of its scale models' peak-normalized
+maps and its combined scores (the paper does not say how its multi-scale Table 9 maps were
+merged: this averaging is our choice, documented in docs/protocols.md).
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -25,24 +31,35 @@ def present_classes(scores: Tensor, score_threshold: float = 0.0) -> Tensor:
     return present
 
 
-def class_logits(class_maps: Tensor, scores: Tensor, image_size: tuple[int, int], score_threshold: float = 0.0) -> np.ndarray:
+def class_logits(
+    class_maps: Tensor | Sequence[Tensor], scores: Tensor, image_size: tuple[int, int], score_threshold: float = 0.0
+) -> np.ndarray:
     """Per-pixel values of the classes, in units of each class map's peak.
 
     Args:
-        class_maps: ``(C, h, w)`` maps of one image (after class-wise pooling).
-        scores: ``(C,)`` class scores of the image.
+        class_maps: ``(C, h, w)`` maps of one image (after class-wise pooling), or the maps of
+            several scale models of a multi-scale WILDCAT (``(C, h_s, w_s)`` each): every map is
+            upsampled and divided by its own peak, then the scales are averaged.
+        scores: ``(C,)`` class scores of the image (for a multi-scale model, the combined ones).
         image_size: ``(H, W)`` of the original image.
         score_threshold: classes scored above it are candidates.
 
     Returns:
-        ``(C, H, W)`` float32: the upsampled map of each present class divided by its peak,
-        ``-inf`` for classes judged absent.
+        ``(C, H, W)`` float32: the mean over scales of the upsampled map of each present class
+        divided by its peak, ``-inf`` for classes judged absent.
     """
-    maps = F.interpolate(class_maps[None].float(), size=image_size, mode="bilinear", align_corners=False)[0]
-    peaks = maps.flatten(1).amax(dim=1).clamp(min=1e-6)
-    logits = torch.full_like(maps, float("-inf"))
+    per_scale = [class_maps] if isinstance(class_maps, Tensor) else list(class_maps)
+    if not per_scale:
+        raise ValueError("class_logits needs the class maps of at least one scale")
+    normalized = []
+    for maps in per_scale:
+        maps = F.interpolate(maps[None].float(), size=image_size, mode="bilinear", align_corners=False)[0]
+        peaks = maps.flatten(1).amax(dim=1).clamp(min=1e-6)
+        normalized.append(maps / peaks[:, None, None])
+    mean = torch.stack(normalized).mean(dim=0)
+    logits = torch.full_like(mean, float("-inf"))
     present = present_classes(scores.float(), score_threshold)
-    logits[present] = maps[present] / peaks[present, None, None]
+    logits[present] = mean[present]
     return logits.numpy()
 
 

@@ -21,8 +21,14 @@ WILDCAT = f"{WILDCAT_ENV} python -m wildcat"
 # The marker each dataset leaves once it is complete on disk (see wildcat.data.download).
 SYNTHETIC_MARKER = f"{DATA_ROOT}/VOCdevkit/VOCsynthetic/synthetic.json"
 
-# The method ids made by the `combine` rule (multi-scale models, `datasets.<d>.multiscale.method`).
-COMBINED = sorted({spec["multiscale"].get("method", "wildcat") for spec in config["datasets"].values() if spec.get("multiscale")})
+# The method ids made by the `combine` rule (multi-scale models, `datasets.<d>.multiscale`).
+def _multiscale_entries(spec):
+    """A dataset's `multiscale` value as a list: one mapping (one model) or a list of them."""
+    entries = spec.get("multiscale") or []
+    return entries if isinstance(entries, list) else [entries]
+
+
+COMBINED = sorted({entry.get("method", "wildcat") for spec in config["datasets"].values() for entry in _multiscale_entries(spec)})
 # The `method` wildcard of single-model rules and of the combine rule: disjoint, so that no
 # metrics.json can be made by both (evaluate and combine). A wildcard's regex is embedded in the
 # path's regex, so the lookahead ends at the next "/".
@@ -42,45 +48,55 @@ def methods_of(dataset):
     return [m for item in listed for m in (item if isinstance(item, list) else [item])]
 
 
-def multiscale_spec(dataset):
-    """The dataset's multi-scale model (paper Section 4.1), or None: ``method`` (the combined id),
-    ``base`` (ExperimentConfig keys of every member), ``scales`` (one entry per member, with its
-    ``image_size_px`` and per-scale keys such as ``kmax``), ``seeds``."""
-    spec = config["datasets"][dataset].get("multiscale")
-    if not spec:
-        return None
-    seeds = spec.get("seeds", config["datasets"][dataset].get("seeds", config["seeds"]))
-    return {"method": spec.get("method", "wildcat"), "base": spec.get("base", {}), "scales": spec["scales"], "seeds": seeds}
+def multiscale_specs(dataset):
+    """The dataset's multi-scale models (paper Section 4.1), ``{combined method id: spec}``: each
+    spec has ``base`` (ExperimentConfig keys of every member), ``scales`` (one entry per member,
+    with its ``image_size_px`` and per-scale keys such as ``kmax``) and ``seeds``. VOC 2012 has
+    two: the classification model (train split) and Table 9's segmentation model (train_aug)."""
+    dataset_spec = config["datasets"][dataset]
+    default_seeds = dataset_spec.get("seeds", config["seeds"])
+    specs = {}
+    for entry in _multiscale_entries(dataset_spec):
+        method = entry.get("method", "wildcat")
+        if method in specs:
+            raise ValueError(f"datasets.{dataset}.multiscale: the method id {method!r} is given twice; give each multi-scale model its own id")
+        specs[method] = {"base": entry.get("base", {}), "scales": entry["scales"], "seeds": entry.get("seeds", default_seeds)}
+    return specs
 
 
-def multiscale_members(dataset):
-    """``{member method id: settings}`` of a dataset's multi-scale model, in scale order: the
-    member at ``P`` px of method ``wildcat`` is ``wildcat_s<P>``, a normal single-scale run."""
-    spec = multiscale_spec(dataset)
-    if spec is None:
-        return {}
-    return {f"{spec['method']}_s{scale['image_size_px']}": {**spec["base"], **scale} for scale in spec["scales"]}
+def multiscale_members(dataset, method=None):
+    """``{member method id: settings}`` of the dataset's multi-scale models (only of ``method`` if
+    given), in scale order: the member at ``P`` px of method ``wildcat`` is ``wildcat_s<P>``, a
+    normal single-scale run."""
+    return {
+        f"{combined}_s{scale['image_size_px']}": {**spec["base"], **scale}
+        for combined, spec in multiscale_specs(dataset).items()
+        if method in (None, combined)
+        for scale in spec["scales"]
+    }
 
 
 def check_multiscale():
-    """Parse-time checks: one output per rule (a combined id is never a single-model method) and
-    distinct scales."""
+    """Parse-time checks: one output per rule (a combined id is never a single-model method nor a
+    member of another model) and distinct scales."""
     for dataset in config["datasets"]:
-        spec = multiscale_spec(dataset)
-        if spec is None:
-            continue
-        sizes = [scale["image_size_px"] for scale in spec["scales"]]
-        if len(set(sizes)) != len(sizes):
-            raise ValueError(f"datasets.{dataset}.multiscale.scales: image_size_px values repeat ({sizes}); give each scale once")
-        if spec["method"] in config["methods"] or spec["method"] in methods_of(dataset):
-            raise ValueError(
-                f"datasets.{dataset}.multiscale.method {spec['method']!r} is also a single-model method id; the "
-                "multi-scale combination needs an id of its own (rename the single-scale method, e.g. to "
-                f"{spec['method']}_s448, the member run at 448 px)"
-            )
-        for member in multiscale_members(dataset):
-            if member in config["methods"]:
-                raise ValueError(f"method id {member!r} is both a key of `methods` and a member of datasets.{dataset}.multiscale; rename the method")
+        members = set()
+        for method, spec in multiscale_specs(dataset).items():
+            sizes = [scale["image_size_px"] for scale in spec["scales"]]
+            if len(set(sizes)) != len(sizes):
+                raise ValueError(f"datasets.{dataset}.multiscale ({method}): image_size_px values repeat ({sizes}); give each scale once")
+            if method in config["methods"] or method in methods_of(dataset):
+                raise ValueError(
+                    f"datasets.{dataset}.multiscale.method {method!r} is also a single-model method id; the "
+                    "multi-scale combination needs an id of its own (rename the single-scale method, e.g. to "
+                    f"{method}_s448, the member run at 448 px)"
+                )
+            for member in multiscale_members(dataset, method):
+                if member in config["methods"]:
+                    raise ValueError(f"method id {member!r} is both a key of `methods` and a member of datasets.{dataset}.multiscale; rename the method")
+                if member in members or member in COMBINED:
+                    raise ValueError(f"method id {member!r} of datasets.{dataset}.multiscale is made twice; give the multi-scale models distinct ids")
+                members.add(member)
 
 
 def method_settings(dataset, method):
@@ -106,9 +122,9 @@ def grid():
         for seed in spec.get("method_seeds", {}).get(method, spec.get("seeds", config["seeds"]))
     ]
     multiscale = [
-        (dataset, spec["method"], seed)
+        (dataset, method, seed)
         for dataset in config["datasets"]
-        if (spec := multiscale_spec(dataset))
+        for method, spec in multiscale_specs(dataset).items()
         for seed in spec["seeds"]
     ]
     return single + multiscale
@@ -173,7 +189,7 @@ def training_data(wildcards):
 
 def member_models(wildcards):
     """The per-scale model.pt files of a multi-scale model, in scale order."""
-    members = multiscale_members(wildcards.dataset)
+    members = multiscale_members(wildcards.dataset, wildcards.method)
     if not members:
-        raise ValueError(f"{wildcards.method} of {wildcards.dataset}: the dataset has no `multiscale` entry")
+        raise ValueError(f"{wildcards.method} of {wildcards.dataset}: the dataset has no `multiscale` entry of that method")
     return [f"{RUNS}/{wildcards.dataset}/{member}/seed{wildcards.seed}/model.pt" for member in members]
