@@ -158,13 +158,58 @@ def train_options(wildcards):
 
 
 def run_resources(wildcards):
+    """The dataset's `resources` (runtime, mem_mb, gpu per node, nodes, cpus_per_task), shared by
+    the train, evaluate and combine rules."""
     return config["datasets"][wildcards.dataset].get("resources", {})
 
 
-def train_launcher(wildcards):
-    """`python` for the CPU or one GPU; torchrun (DDP, docs/distributed.md) for several GPUs of
-    one node. Several nodes: see docs/distributed.md."""
-    gpus = int(run_resources(wildcards).get("gpu", 0) or 0)
+def train_resources(wildcards):
+    """The resources of a training job that choose its layout, named as the SLURM executor plugin
+    reads them (docs/distributed.md); None leaves a resource unset. One node: ``gpu`` (sbatch
+    --gpus). Several nodes: an MPI job of one task per node, ``nodes``, ``tasks`` = nodes, ``mpi``,
+    ``gres: gpu:<gpu>`` (GPUs per node; --gpus would count the whole job) and ``tasks_per_gpu: 0``
+    (else the plugin turns ``tasks`` into --ntasks-per-gpu)."""
+    resources = run_resources(wildcards)
+    nodes, gpus = int(resources.get("nodes", 1)), int(resources.get("gpu", 0) or 0)
+    layout = {"gpu": gpus, "nodes": None, "tasks": None, "mpi": None, "gres": None, "tasks_per_gpu": None}
+    if nodes > 1:
+        layout.update(gpu=None, nodes=nodes, tasks=nodes, mpi="srun", gres=f"gpu:{gpus}" if gpus else None,
+                      tasks_per_gpu=0 if gpus else None)
+    return {**layout, "cpus_per_task": resources.get("cpus_per_task")}
+
+
+def train_launcher(wildcards, resources, threads):
+    """The command that starts `wildcat train`, from the job's resources (after the profile's
+    `set-resources`; docs/distributed.md):
+
+    - the CPU or one GPU: ``python``;
+    - ``gpu`` > 1 on one node: ``torchrun --standalone``, one process per GPU;
+    - ``nodes`` > 1: the plugin runs an MPI job's shell command once, on the first node of the
+      allocation, where ``srun`` starts one ``torchrun`` per node (one process per GPU of
+      ``gres``, one without GPUs), and they meet at a c10d rendezvous on this first node
+      (``$(hostname)``). srun is told the step's nodes, CPUs and GPUs: the plugin's job step
+      clears the SLURM_* variables but the job id (and a few others), and srun (Slurm >= 22.05)
+      does not inherit --cpus-per-task from sbatch anyway.
+    """
+    nodes = int(resources.get("nodes", 1) or 1)
+    if nodes > 1:
+        if resources.get("tasks") != nodes or "mpi" not in resources.keys():
+            raise ValueError(
+                f"training on {wildcards.dataset} ({nodes} nodes): a run on several nodes is an MPI job of one task per node, "
+                f"but its resources have tasks={resources.get('tasks')!r}, mpi={resources.get('mpi')!r}; leave tasks and "
+                "mpi to the train rule (do not set them in a profile)"
+            )
+        gres = str(resources.get("gres") or "")
+        name, count = gres.split(":")[0], gres.split(":")[-1]  # gpu:4, gpu:a100:4
+        per_node = int(count) if name == "gpu" and count.isdigit() else 1
+        cpus = resources.get("cpus_per_task") or per_node * int(resources.get("cpus_per_gpu", 0) or 0) or threads
+        gpus = f" --gres={gres}" if name == "gpu" else ""
+        return (
+            f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 --cpus-per-task={cpus}{gpus} --kill-on-bad-exit=1 "
+            f"torchrun --nnodes={nodes} --nproc_per_node={per_node} --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID "
+            "--rdzv_endpoint=$(hostname):29500"
+        )
+    gpus = int(resources.get("gpu", 0) or 0)
     return f"torchrun --standalone --nproc_per_node={gpus}" if gpus > 1 else "python"
 
 

@@ -21,7 +21,15 @@ rule train:
     resources:
         runtime=lambda wildcards: run_resources(wildcards).get("runtime", 30),
         mem_mb=lambda wildcards: run_resources(wildcards).get("mem_mb", 4000),
-        gpu=lambda wildcards: run_resources(wildcards).get("gpu", 0),
+        # The layout (docs/distributed.md): `gpu` on one node; several nodes are an MPI job of
+        # one task per node for the SLURM plugin (nodes, tasks, mpi, gres, tasks_per_gpu).
+        gpu=lambda wildcards: train_resources(wildcards)["gpu"],
+        nodes=lambda wildcards: train_resources(wildcards)["nodes"],
+        tasks=lambda wildcards: train_resources(wildcards)["tasks"],
+        mpi=lambda wildcards: train_resources(wildcards)["mpi"],
+        gres=lambda wildcards: train_resources(wildcards)["gres"],
+        tasks_per_gpu=lambda wildcards: train_resources(wildcards)["tasks_per_gpu"],
+        cpus_per_task=lambda wildcards: train_resources(wildcards)["cpus_per_task"],
     conda:
         "../envs/wildcat.yaml"
     shell:

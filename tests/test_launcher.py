@@ -1,0 +1,182 @@
+"""How the train rule starts `wildcat train` for each layout (train_launcher and train_resources in
+workflow/rules/common.smk; docs/distributed.md), and a real two-"node" DDP run on this machine.
+
+1. Dry runs (``-n -p``) of the tiny workflow with a dataset's ``resources`` set for the CPU, 1 GPU,
+   4 GPUs of one node and 2 nodes x 4 GPUs: the exact shell command, and the sbatch options that
+   snakemake-executor-plugin-slurm makes of the job's resources (its own ``get_submit_command``,
+   fed the resources the dry run prints).
+2. The torchrun part of the several-node launcher, run twice on this machine as ``srun
+   --ntasks-per-node=1`` runs it once per node (CPU, gloo, one process per "node", c10d rendezvous
+   on a free port), must train the same model, bit for bit, as ``torchrun --standalone
+   --nproc_per_node 2``: both are world size 2 and give each rank the same batches, and an
+   all-reduce of two values is exact whatever the order. No SLURM and no GPU are involved.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+import yaml
+
+from conftest import tiny_config
+from test_workflow import ROOT, TINY, snakemake
+from wildcat.config import save_config
+from wildcat.train import CHECKPOINT, FINAL_WEIGHTS
+
+TRAIN_TARGET = "runs/tiny/synthetic/wildcat/seed0/model.pt"
+TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
+
+MULTI_NODE = ("srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=32 --gres=gpu:4 --kill-on-bad-exit=1 "
+              "torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID "
+              "--rdzv_endpoint=$(hostname):29500")
+
+#: layout -> (the dataset's `resources`, the launcher, sbatch options present, sbatch options absent)
+LAYOUTS = {
+    "cpu": (None, "python", ["--ntasks=1"], ["--gpus", "--gres", "--nodes"]),
+    "1 gpu": ({"gpu": 1}, "python", ["--gpus=1"], ["--gres", "--nodes", "--ntasks"]),
+    "4 gpus": ({"gpu": 4}, "torchrun --standalone --nproc_per_node=4", ["--gpus=4"], ["--gres", "--nodes", "--ntasks"]),
+    "2 nodes x 4 gpus": (
+        {"nodes": 2, "gpu": 4, "cpus_per_task": 32, "runtime": 180, "mem_mb": 128000},
+        MULTI_NODE,
+        ["--nodes=2", "--ntasks=2", "--gres=gpu:4", "--cpus-per-task=32", "-t 180", "--mem 128000"],
+        ["--gpus", "--ntasks-per-gpu"],
+    ),
+}
+
+
+def dry_run_train(tmp_path: Path, resources: dict | None) -> tuple[str, dict[str, str]]:
+    """The shell command and the resources of the tiny workflow's training job, from a dry run."""
+    config = yaml.safe_load(TINY.read_text())
+    config["datasets"]["synthetic"]["methods"] = ["wildcat"]
+    if resources:
+        config["datasets"]["synthetic"]["resources"] = resources
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake("-n", "-p", "--forceall", "--configfile", str(path), "--directory", str(tmp_path), TRAIN_TARGET)
+    assert result.returncode == 0, result.stderr
+    (job,) = [block for block in result.stdout.split("\n\n") if "rule train:" in block]
+    shell = re.search(r"^Shell command: (.*)$", job, re.MULTILINE).group(1)
+    listed = re.search(r"^\s+resources: (.*)$", job, re.MULTILINE).group(1)
+    return shell, dict(item.split("=", 1) for item in listed.split(", "))
+
+
+def launcher_of(shell: str) -> str:
+    """What the shell command puts between the environment and ``-m wildcat train``."""
+    prefix = shell.split(" -m wildcat train ", 1)[0]
+    return prefix.split("${PYTHONPATH:+:$PYTHONPATH} ", 1)[1]
+
+
+class _Resources(dict):
+    """A job's resources as the plugin reads them: ``.get(name)`` and ``.name``."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def sbatch_options(resources: dict[str, str], threads: int = 1) -> str:
+    """The sbatch call snakemake-executor-plugin-slurm builds for a job with these resources."""
+    submit = pytest.importorskip("snakemake_executor_plugin_slurm.submit_string",
+                                 reason="snakemake-executor-plugin-slurm is not installed")
+    utils = pytest.importorskip("snakemake_executor_plugin_slurm.utils")
+    values = _Resources({key: int(value) if value.isdigit() else value for key, value in resources.items()})
+    job = SimpleNamespace(resources=values, threads=threads)
+    params = dict(run_uuid="id", slurm_logfile="log", comment_str="rule_train", account="", partition="", workdir="")
+    return submit.get_submit_command(job, params) + utils.set_gres_string(job)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_train_launcher_for_each_layout(tmp_path, layout):
+    resources, launcher, present, absent = LAYOUTS[layout]
+    shell, job_resources = dry_run_train(tmp_path, resources)
+    assert launcher_of(shell) == launcher
+    assert f" {launcher} -m wildcat train --quiet --out runs/tiny/synthetic/wildcat/seed0 " in shell
+    call = sbatch_options(job_resources)
+    for option in present:
+        assert re.search(rf"(^| ){re.escape(option)}( |$)", call), (option, call)
+    for option in absent:
+        assert not re.search(rf"(^| ){re.escape(option)}[= ]", call), (option, call)
+    # The job step runs the shell command of an MPI job (`mpi` among its resources) as it is, on
+    # the first node; any other job under `srun -n1` (snakemake-executor-plugin-slurm-jobstep).
+    assert ("mpi" in job_resources) == layout.startswith("2 nodes")
+
+
+def test_several_nodes_without_gpus_start_one_process_per_node(tmp_path):
+    shell, job_resources = dry_run_train(tmp_path, {"nodes": 3})
+    assert launcher_of(shell) == (
+        "srun --nodes=3 --ntasks=3 --ntasks-per-node=1 --cpus-per-task=1 --kill-on-bad-exit=1 torchrun --nnodes=3 "
+        "--nproc_per_node=1 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID --rdzv_endpoint=$(hostname):29500"
+    )
+    call = sbatch_options(job_resources)
+    assert " --nodes=3 " in call and " --ntasks=3 " in call and "gpu" not in call
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run_all(commands: list[list[str]], env: dict[str, str], timeout_s: int = 150) -> list[str]:
+    """Start the commands together, wait for all of them; their output (stdout and stderr)."""
+    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for command in commands]
+    try:
+        outputs = [process.communicate(timeout=timeout_s)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-3000:]
+    return outputs
+
+
+@pytest.mark.slow
+def test_two_node_launcher_trains_as_one_node_with_two_processes(tiny_data_root, tmp_path):
+    # The torchrun part of the wired launcher for 2 nodes on the CPU: one process per node.
+    (tmp_path / "dry").mkdir()
+    shell, _ = dry_run_train(tmp_path / "dry", {"nodes": 2})
+    torchrun = launcher_of(shell).split(" torchrun ", 1)[1]
+    assert torchrun.startswith("--nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d") and ":29500" in torchrun
+    torchrun = torchrun.replace(":29500", f":{_free_port()}")  # the one port this test may take
+    try:
+        socket.gethostbyname(socket.gethostname())
+    except OSError:  # `$(hostname)` must resolve, as cluster node names do
+        torchrun = torchrun.replace("$(hostname)", "127.0.0.1")
+
+    config = tiny_config(tiny_data_root, epochs=2, batch_size=16)  # 240 images: 2 x 8 steps of 2 x 16
+    save_config(config, tmp_path / "exp.yaml")
+    train = f"-m wildcat train --quiet --config {shlex.quote(str(tmp_path / 'exp.yaml'))} --out "
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "SLURM_JOB_ID": "4242",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+
+    # What `srun --ntasks-per-node=1` does on two nodes: the same command once on each.
+    two_nodes = shlex.quote(str(tmp_path / "two_nodes"))
+    outputs = _run_all([["bash", "-c", f"torchrun {torchrun} {train}{two_nodes}"]] * 2, env)
+    for output in outputs:  # each "node"'s rank prints the final weights at the end
+        assert output.strip().splitlines()[-1] == str(tmp_path / "two_nodes" / FINAL_WEIGHTS), output[-3000:]
+    _run_all([[TORCHRUN, "--standalone", "--nproc_per_node=2", *shlex.split(train), str(tmp_path / "one_node")]], env)
+
+    for name in (FINAL_WEIGHTS, CHECKPOINT):
+        two = torch.load(tmp_path / "two_nodes" / name, weights_only=False)
+        one = torch.load(tmp_path / "one_node" / name, weights_only=False)
+        weights_two, weights_one = (two, one) if name == FINAL_WEIGHTS else (two["model"], one["model"])
+        assert weights_two.keys() == weights_one.keys()
+        for key in weights_one:
+            assert torch.equal(weights_two[key], weights_one[key]), (name, key)
+    losses = [[row.split(",")[1] for row in (tmp_path / run / "train_log.csv").read_text().splitlines()[1:]]
+              for run in ("two_nodes", "one_node")]
+    assert losses[0] == losses[1] and len(losses[0]) == 2
