@@ -1,21 +1,28 @@
 """Training throughput of WildcatNet(ResNet-101, 448 px) against the bare backbone, and of the input pipeline.
 
-    .venv/bin/python benchmarks/throughput.py                      # CPU: small batch, few steps
+    .venv/bin/python benchmarks/throughput.py                      # CPU: batch 2, 2 steps x 3 rounds (~2-3 min on 2 cores)
     .venv/bin/python benchmarks/throughput.py --batch-size 16 --steps 20   # on a GPU
+    .venv/bin/python benchmarks/throughput.py --compile            # + torch.compile (CPU: ~4.5 min to compile, 15 s from the inductor cache)
 
 Prints, in one run:
 
 1. train images/s (forward + backward + SGD step) of WildcatNet(ResNet-101, M = 4, k = 20 of 196,
    alpha = 0.7, 20 classes) and of torchvision's ResNet-101 with global average pooling and a
-   20-way linear layer, and their ratio (target >= 0.97 on the CPU, >= 0.95 on a GPU);
+   20-way linear layer, and their ratio (target >= 0.97 on the CPU, >= 0.95 on a GPU); with
+   ``--compile``, also WildcatNet under ``torch.compile``;
 2. the same with bfloat16 autocast + channels_last when CUDA is present (skipped otherwise);
-3. the input pipeline (JPEG decode + warp to 448 x 448 + flip + normalise) in images/s on one
-   core: PIL (the training default, :func:`wildcat.data.transforms.train_transform`) against
-   ``torchvision.io.decode_jpeg`` on the CPU (and on the GPU when present), on generated
-   500 x 375 JPEGs (the size of a typical VOC image).
+3. the input pipeline (read + decode + warp to 448 x 448 + flip + normalise: ``dataset[i]`` of an
+   :class:`wildcat.data.base.ImageDataset` with :func:`wildcat.data.transforms.train_transform`)
+   in images/s on one core (``torch.set_num_threads(1)``, as in a DataLoader worker):
+   ``torchvision.io.decode_jpeg`` + tensor warp (the training default) against PIL decode + PIL
+   warp (what a transform without ``accepts_uint8_tensor`` gets), and batched
+   ``decode_jpeg`` on the GPU when present, on generated 500 x 375 JPEGs (the size of a typical
+   VOC image).
 
-Weights are random (nothing is downloaded): the speed does not depend on them. The two models
-alternate, in rounds, so that a slow-down of a shared machine hits both alike.
+Weights are random (nothing is downloaded): the speed does not depend on them. The models (and
+the decoders) alternate, in rounds, the order reversed every other round; the median round is printed,
+with each round's figure, and a ratio is the median of the per-round ratios, so that a slow-down
+of a shared machine hits both sides of a ratio alike.
 """
 
 from __future__ import annotations
@@ -24,24 +31,32 @@ import argparse
 import io
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torchvision
 from PIL import Image
 from torch import nn
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
 
-from wildcat.data.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transform
+from wildcat.data.base import ImageDataset
+from wildcat.data.transforms import train_transform
 from wildcat.model import WildcatNet
 
 
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    model = platform.processor() or platform.machine()
+    try:  # Linux: the marketing name ("AMD EPYC ...") rather than "x86_64"
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"CPU {model}, {torch.get_num_threads()} threads"
 
 
 def _sync(device: torch.device) -> None:
@@ -49,45 +64,88 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train_rate(model: nn.Module, device: torch.device, batch_size: int, steps: int, size_px: int,
-               amp: bool = False, channels_last: bool = False) -> float:
-    """Images/s of ``steps`` SGD steps (after one warm-up step) on random ``(B, 3, size, size)`` input."""
-    model = model.to(device).train()
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-    images = torch.randn(batch_size, 3, size_px, size_px, device=device).contiguous(memory_format=memory_format)
-    targets = (torch.rand(batch_size, 20, device=device) > 0.8).float()
+def _rounds(candidates: dict[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
+    """Call each candidate once per round, in alternating order (A B, B A, ...): its rates."""
+    rates: dict[str, list[float]] = {name: [] for name in candidates}
+    names = list(candidates)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else reversed(names):
+            rates[name].append(candidates[name]())
+    return rates
 
-    def step() -> None:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            scores = model(images)
-        loss = nn.functional.binary_cross_entropy_with_logits(scores.float(), targets)
-        optimizer.zero_grad(set_to_none=True)
+
+def _ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the per-round ratios: each pairs two figures taken one after the other."""
+    return statistics.median(n / d for n, d in zip(numerators, denominators))
+
+
+def _line(label: str, rates: list[float], unit: str) -> str:
+    return f"  {label:34s} {statistics.median(rates):8.2f} {unit}   (rounds: {', '.join(f'{r:.2f}' for r in rates)})"
+
+
+class Trainer:
+    """SGD steps of ``model`` on random ``(B, 3, size, size)`` input; :meth:`rate` times ``steps`` of them."""
+
+    def __init__(self, model: nn.Module, device: torch.device, batch_size: int, size_px: int,
+                 amp: bool = False, channels_last: bool = False) -> None:
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = model.to(device).train().to(memory_format=memory_format)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
+        self.images = torch.randn(batch_size, 3, size_px, size_px, device=device).contiguous(memory_format=memory_format)
+        self.targets = (torch.rand(batch_size, 20, device=device) > 0.8).float()
+        self.device, self.amp, self.batch_size = device, amp, batch_size
+
+    def step(self) -> None:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            scores = self.model(self.images)
+        loss = nn.functional.binary_cross_entropy_with_logits(scores.float(), self.targets)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        self.optimizer.step()
 
-    step()  # warm-up (cuDNN autotuning, allocator)
-    _sync(device)
-    started = time.perf_counter()
-    for _ in range(steps):
-        step()
-    _sync(device)
-    return batch_size * steps / (time.perf_counter() - started)
+    def warm_up(self) -> float:
+        """One step (cuDNN autotuning, allocator, compilation); its duration in s."""
+        started = time.perf_counter()
+        self.step()
+        _sync(self.device)
+        return time.perf_counter() - started
+
+    def rate(self, steps: int) -> float:
+        _sync(self.device)
+        started = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        _sync(self.device)
+        return self.batch_size * steps / (time.perf_counter() - started)
 
 
-def compare_models(device: torch.device, batch_size: int, steps: int, rounds: int, size_px: int, **kwargs) -> None:
+def wildcat_resnet101() -> WildcatNet:
+    return WildcatNet(20, backbone="resnet101", weights=None, num_maps=4, kmax=20, kmin=None, alpha=0.7)
+
+
+def compare_models(device: torch.device, batch_size: int, steps: int, rounds: int, size_px: int,
+                   compile_model: bool = False, **kwargs) -> None:
     torch.manual_seed(0)
-    wildcat = WildcatNet(20, backbone="resnet101", weights=None, num_maps=4, kmax=20, kmin=None, alpha=0.7)
-    bare = torchvision.models.resnet101(num_classes=20)  # global average pooling + linear layer
-    rates: dict[str, list[float]] = {"wildcat": [], "bare": []}
-    for _ in range(rounds):
-        rates["bare"].append(train_rate(bare, device, batch_size, steps, size_px, **kwargs))
-        rates["wildcat"].append(train_rate(wildcat, device, batch_size, steps, size_px, **kwargs))
-    w, b = statistics.median(rates["wildcat"]), statistics.median(rates["bare"])
-    print(f"  WildcatNet(ResNet-101)          {w:8.2f} images/s   (rounds: {', '.join(f'{r:.2f}' for r in rates['wildcat'])})")
-    print(f"  ResNet-101 + average pooling    {b:8.2f} images/s   (rounds: {', '.join(f'{r:.2f}' for r in rates['bare'])})")
-    print(f"  ratio WildcatNet / bare         {w / b:8.3f}")
+    trainers = {
+        "ResNet-101 + average pooling": Trainer(torchvision.models.resnet101(num_classes=20), device, batch_size, size_px, **kwargs),
+        "WildcatNet(ResNet-101)": Trainer(wildcat_resnet101(), device, batch_size, size_px, **kwargs),
+    }
+    compile_s = None
+    if compile_model:
+        trainers["WildcatNet(ResNet-101), compiled"] = Trainer(torch.compile(wildcat_resnet101()), device, batch_size, size_px, **kwargs)
+    for name, trainer in trainers.items():
+        seconds = trainer.warm_up()
+        if name.endswith("compiled"):
+            compile_s = seconds
+    rates = _rounds({name: (lambda t=trainer: t.rate(steps)) for name, trainer in trainers.items()}, rounds)
+    for name, trainer_rates in rates.items():
+        print(_line(name, trainer_rates, "images/s"))
+    wildcat, bare = rates["WildcatNet(ResNet-101)"], rates["ResNet-101 + average pooling"]
+    print(f"  {'ratio WildcatNet / bare':34s} {_ratio(wildcat, bare):8.3f}   (median of the per-round ratios)")
+    if compile_s is not None:
+        compiled = rates["WildcatNet(ResNet-101), compiled"]
+        print(f"  {'ratio compiled / eager WildcatNet':34s} {_ratio(compiled, wildcat):8.3f}   "
+              f"(first step, compiling: {compile_s:.0f} s)")
 
 
 def make_jpegs(count: int, width: int = 500, height: int = 375, seed: int = 0) -> list[bytes]:
@@ -106,44 +164,56 @@ def make_jpegs(count: int, width: int = 500, height: int = 375, seed: int = 0) -
     return jpegs
 
 
-def pipeline_rates(jpegs: list[bytes], size_px: int, repeats: int, cuda: bool) -> dict[str, float]:
-    """Images/s on one core of decode + warp + flip + normalise, for each decoder."""
+class JpegFolder(ImageDataset):
+    """The JPEG files of a folder, as a multi-label dataset with no positive label."""
+
+    task = "multilabel"
+
+    def __init__(self, paths: list[Path], transform: Callable) -> None:
+        self._image_paths, self.ids = paths, [p.stem for p in paths]
+        self.targets = np.zeros((len(paths), 20), np.int8)
+        self.transform = transform
+
+
+def pipeline_rates(jpegs: list[bytes], size_px: int, repeats: int, rounds: int, cuda: bool) -> dict[str, list[float]]:
+    """Images/s on one core of ``dataset[i]`` (read + decode + warp + flip + normalise), for each decoder."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    pil = train_transform(size_px)
-    tensor_ops = v2.Compose([
-        v2.Resize((size_px, size_px), antialias=True), v2.RandomHorizontalFlip(),
-        v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
-    ])
-
-    def run_pil(data: bytes) -> torch.Tensor:
-        with Image.open(io.BytesIO(data)) as image:
-            return pil(image.convert("RGB"))
-
-    def run_decode_jpeg(data: bytes) -> torch.Tensor:
-        raw = torch.frombuffer(bytearray(data), dtype=torch.uint8)
-        return tensor_ops(torchvision.io.decode_jpeg(raw, mode=torchvision.io.ImageReadMode.RGB))
-
-    candidates = {"PIL (default)": run_pil, "torchvision.io.decode_jpeg, CPU": run_decode_jpeg}
-    rates: dict[str, float] = {}
+    transform = train_transform(size_px)
     try:
-        for name, run in candidates.items():
-            run(jpegs[0])  # warm-up
-            started = time.perf_counter()
-            for _ in range(repeats):
-                for data in jpegs:
-                    run(data)
-            rates[name] = repeats * len(jpegs) / (time.perf_counter() - started)
+        with tempfile.TemporaryDirectory() as folder:
+            paths = [Path(folder) / f"{i:06d}.jpg" for i in range(len(jpegs))]
+            for path, data in zip(paths, jpegs):
+                path.write_bytes(data)
+            datasets = {  # a plain function has no accepts_uint8_tensor: __getitem__ hands it the PIL image
+                "decode_jpeg + tensor ops (default)": JpegFolder(paths, transform),
+                "PIL decode + PIL warp": JpegFolder(paths, lambda image: transform(image)),
+            }
+
+            def rate(dataset: JpegFolder) -> float:
+                started = time.perf_counter()
+                for _ in range(repeats):
+                    for i in range(len(dataset)):
+                        dataset[i]
+                return repeats * len(dataset) / (time.perf_counter() - started)
+
+            for dataset in datasets.values():
+                dataset[0]  # warm-up
+            rates = _rounds({name: (lambda d=dataset: rate(d)) for name, dataset in datasets.items()}, rounds)
         if cuda:  # batched GPU decode: the CPU only reads the bytes
             raws = [torch.frombuffer(bytearray(d), dtype=torch.uint8) for d in jpegs]
-            torchvision.io.decode_jpeg(raws, device="cuda")
-            torch.cuda.synchronize()
-            started = time.perf_counter()
-            for _ in range(repeats):
-                images = torchvision.io.decode_jpeg(raws, device="cuda", mode=torchvision.io.ImageReadMode.RGB)
-                [tensor_ops(image) for image in images]
-            torch.cuda.synchronize()
-            rates["torchvision.io.decode_jpeg, GPU"] = repeats * len(jpegs) / (time.perf_counter() - started)
+
+            def gpu_rate() -> float:
+                torch.cuda.synchronize()
+                started = time.perf_counter()
+                for _ in range(repeats):
+                    images = torchvision.io.decode_jpeg(raws, device="cuda", mode=torchvision.io.ImageReadMode.RGB)
+                    [transform(image) for image in images]
+                torch.cuda.synchronize()
+                return repeats * len(jpegs) / (time.perf_counter() - started)
+
+            gpu_rate()  # warm-up
+            rates["decode_jpeg on the GPU, batched"] = [gpu_rate() for _ in range(rounds)]
     finally:
         torch.set_num_threads(threads)
     return rates
@@ -156,6 +226,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per model (the median is printed)")
     parser.add_argument("--size-px", type=int, default=448)
     parser.add_argument("--jpegs", type=int, default=16, help="generated 500x375 JPEGs for the input pipeline")
+    parser.add_argument("--pipeline-rounds", type=int, default=7, help="alternating rounds per decoder, 3 passes over the JPEGs each")
+    parser.add_argument("--compile", action="store_true",
+                        help="also time WildcatNet under torch.compile (the first step compiles: ~4.5 min on 2 CPU "
+                             "cores with a cold inductor cache, ~15 s with a warm one)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     args = parser.parse_args()
     cuda = torch.cuda.is_available() and args.device != "cpu"
@@ -166,17 +240,21 @@ def main() -> None:
         torch.backends.cudnn.benchmark = True
     print(f"device: {device_name(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}")
     print(f"train throughput, {args.size_px} px, batch {batch_size}, {steps} steps x {args.rounds} rounds, float32:")
-    compare_models(device, batch_size, steps, args.rounds, args.size_px)
+    compare_models(device, batch_size, steps, args.rounds, args.size_px, compile_model=args.compile)
     if cuda:
         print("train throughput with bfloat16 autocast + channels_last:")
         compare_models(device, batch_size, steps, args.rounds, args.size_px, amp=True, channels_last=True)
     else:
         print("bfloat16 autocast + channels_last: skipped (no CUDA device)")
     jpegs = make_jpegs(args.jpegs)
-    print(f"input pipeline, one core: decode + warp to {args.size_px} px + flip + normalise, "
-          f"{len(jpegs)} JPEGs 500x375 (mean {np.mean([len(j) for j in jpegs]) / 1000:.0f} kB):")
-    for name, rate in pipeline_rates(jpegs, args.size_px, repeats=5, cuda=cuda).items():
-        print(f"  {name:34s} {rate:8.1f} images/s per core")
+    print(f"input pipeline, one core: read + decode + warp to {args.size_px} px + flip + normalise, "
+          f"{len(jpegs)} JPEGs 500x375 (mean {np.mean([len(j) for j in jpegs]) / 1000:.0f} kB), "
+          f"{args.pipeline_rounds} rounds:")
+    rates = pipeline_rates(jpegs, args.size_px, repeats=3, rounds=args.pipeline_rounds, cuda=cuda)
+    for name, decoder_rates in rates.items():
+        print(_line(name, decoder_rates, "images/s per core"))
+    ratio = _ratio(rates["decode_jpeg + tensor ops (default)"], rates["PIL decode + PIL warp"])
+    print(f"  {'ratio decode_jpeg / PIL':34s} {ratio:8.2f}   (median of the per-round ratios)")
 
 
 if __name__ == "__main__":

@@ -59,8 +59,8 @@ class _Indexed(Dataset):
 
     def __getitem__(self, position: int) -> tuple[torch.Tensor, int, torch.Tensor]:
         index = self.indices[position]
-        image = self.dataset.load_image(index)
-        return self.transform(image), index, torch.tensor(image.size)
+        image = self.dataset.load_image_tensor(index)  # (3, H, W) uint8, as in training
+        return self.transform(image), index, torch.tensor([image.shape[2], image.shape[1]])
 
 
 def eval_loader(dataset: Any, config: ExperimentConfig, indices: list[int] | None = None, shard: bool = True) -> DataLoader:

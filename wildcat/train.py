@@ -244,7 +244,7 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
 
     dataset = get_dataset(config.dataset, config.data_root, config.train_split, train_transform(config.image_size_px))
     if config.cache_images:  # decode each image once (small datasets: the synthetic default)
-        dataset.load_image = functools.lru_cache(maxsize=None)(dataset.load_image)
+        dataset.load_image_tensor = functools.lru_cache(maxsize=None)(dataset.load_image_tensor)
     model = build_model(config, len(dataset.classes)).to(device)
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -1,7 +1,7 @@
 """Datasets of the WILDCAT paper behind one function, :func:`get_dataset`.
 
 Every dataset returned here follows docs/contracts.md: ``classes``, ``task``, ``targets``,
-``load_image``, ``image_id``, ``boxes_for`` / ``has_boxes``, ``mask_for`` / ``has_masks``.
+``load_image`` (PIL), ``load_image_tensor`` (uint8 tensor), ``image_id``, ``boxes_for`` / ``has_boxes``, ``mask_for`` / ``has_masks``.
 The loaders are imported lazily, so ``import wildcat.data`` stays cheap (no pycocotools, no torch
 import until a dataset is built).
 

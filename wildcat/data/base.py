@@ -3,6 +3,7 @@ disk listed in ``_image_paths`` with ids ``ids`` and targets ``targets``."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -10,6 +11,17 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
+from torchvision.transforms.v2.functional import pil_to_tensor
+
+try:  # deprecated since torchvision 0.29 (for TorchCodec); if a release drops it, PIL decodes all
+    from torchvision.io import ImageReadMode, decode_jpeg
+except ImportError:  # pragma: no cover
+    decode_jpeg = None
+# Its DeprecationWarning (every call) says what the comment above says: not repeated per image.
+warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities of TorchVision are deprecated",
+                        category=DeprecationWarning)
+
+JPEG_MAGIC = b"\xff\xd8\xff"  # SOI marker + the first byte of the next marker
 
 
 class ImageDataset(Dataset):
@@ -33,12 +45,35 @@ class ImageDataset(Dataset):
         with Image.open(self._image_paths[index]) as image:
             return image.convert("RGB")
 
+    def load_image_tensor(self, index: int) -> torch.Tensor:
+        """The image as a ``(3, H, W)`` uint8 RGB tensor, at its original size: the pixels of
+        :meth:`load_image`. A JPEG file (found by its first bytes, not its name) is decoded by
+        ``torchvision.io.decode_jpeg`` on the CPU (libjpeg-turbo, as PIL: the same pixels, and
+        faster with the tensor warp, see :mod:`wildcat.data.transforms`); any other file (PNG,
+        GIF, ...) or a JPEG that decoder refuses goes through :meth:`load_image`. A subclass
+        whose ``load_image`` changes the pixels must override this method too."""
+        data = Path(self._image_paths[index]).read_bytes()
+        if decode_jpeg is not None and data.startswith(JPEG_MAGIC):
+            try:
+                return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+            except RuntimeError:  # truncated, or a variant this build rejects: PIL decodes or raises its OSError
+                pass
+        return pil_to_tensor(self.load_image(index))
+
     def __getitem__(self, index: int):
         """``(transform(image), target)``: a float ``(C,)`` tensor of 1 / 0 / -1 for multi-label
-        sets, the class index for single-label ones."""
-        image = self.load_image(index)
-        if self.transform is not None:
-            image = self.transform(image)
+        sets, the class index for single-label ones.
+
+        ``image`` is the PIL image of :meth:`load_image`, except for a transform with a true
+        ``accepts_uint8_tensor`` attribute (:func:`wildcat.data.transforms.train_transform` and
+        ``eval_transform``): it gets the uint8 tensor of :meth:`load_image_tensor` (the same
+        pixels, decoded faster; ``wildcat.train`` caches that method for ``cache_images``)."""
+        if self.transform is None:
+            image = self.load_image(index)
+        elif getattr(self.transform, "accepts_uint8_tensor", False):
+            image = self.transform(self.load_image_tensor(index))
+        else:
+            image = self.transform(self.load_image(index))
         if self.task == "multilabel":
             return image, torch.from_numpy(self.targets[index].astype(np.float32))
         return image, int(self.targets[index])
