@@ -228,6 +228,12 @@ def test_tiny_workflow_end_to_end_then_tables_from_cache(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     for method in ("wildcat", "gmp"):
         assert (work / f"results/runs/tiny/synthetic/{method}/seed0/metrics.json").exists()
+    # --forceall reruns the data rule over the existing tree (it once deleted the tree's own
+    # synthetic.json as the rule's output, and the generator then refused the tree).
+    marker = "data/.wildcat/synthetic.complete"
+    forced = snakemake("--cores", "1", "--forceall", marker, *common)
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert (work / marker).exists() and (work / "data/VOCdevkit/VOCsynthetic/synthetic.json").exists()
     reports = work / "reports" / "tiny"
     tables = {p.name: p.read_bytes() for p in reports.glob("*.md")}
     assert set(tables) == {f"{name}.md" for name in TABLE_NAMES}

@@ -18,8 +18,10 @@ PAPER = config["paper_dir"]
 WILDCAT_ENV = f"PYTHONPATH={shlex.quote(workflow.basedir)}${{PYTHONPATH:+:$PYTHONPATH}}"
 WILDCAT = f"{WILDCAT_ENV} python -m wildcat"
 
-# The marker each dataset leaves once it is complete on disk (see wildcat.data.download).
-SYNTHETIC_MARKER = f"{DATA_ROOT}/VOCdevkit/VOCsynthetic/synthetic.json"
+# The marker each dataset leaves once it is complete on disk (see wildcat.data.download), outside
+# the dataset's tree: Snakemake deletes a rule's output before rerunning it (--forceall), and the
+# generator refuses to write over a tree that has lost its own synthetic.json.
+SYNTHETIC_MARKER = f"{DATA_ROOT}/.wildcat/synthetic.complete"
 
 # The method ids made by the `combine` rule (multi-scale models, `datasets.<d>.multiscale`).
 def _multiscale_entries(spec):

@@ -16,7 +16,7 @@ rule make_synthetic:
         f"{LOGS}/benchmark/make_synthetic.tsv"
     params:
         wildcat=WILDCAT,
-        root=lambda wildcards, output: Path(output[0]).parents[2],
+        root=lambda wildcards, output: Path(output[0]).parents[1],
         options=" ".join(f"--{key.replace('_', '-')} {value}" for key, value in config["synthetic"].items()),
     threads: 1
     resources:
@@ -25,7 +25,7 @@ rule make_synthetic:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "{params.wildcat} make-synthetic --quiet --root {params.root} {params.options} > {log} 2>&1"
+        "{params.wildcat} make-synthetic --quiet --root {params.root} {params.options} > {log} 2>&1 && touch {output}"
 
 
 # `wildcat download` keeps its own per-file markers (wildcat/data/download.py); the rule's output
