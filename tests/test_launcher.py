@@ -37,7 +37,7 @@ TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
 MULTI_NODE = ("srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=32 --gres=gpu:4 --kill-on-bad-exit=1 "
               "torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID "
-              "--rdzv_endpoint=$(hostname):29500")
+              "--rdzv_endpoint=$(hostname):$((29500 + SLURM_JOB_ID % 1000))")
 
 #: layout -> (the dataset's `resources`, the launcher, sbatch options present, sbatch options absent)
 LAYOUTS = {
@@ -116,7 +116,7 @@ def test_several_nodes_without_gpus_start_one_process_per_node(tmp_path):
     shell, job_resources = dry_run_train(tmp_path, {"nodes": 3})
     assert launcher_of(shell) == (
         "srun --nodes=3 --ntasks=3 --ntasks-per-node=1 --cpus-per-task=1 --kill-on-bad-exit=1 torchrun --nnodes=3 "
-        "--nproc_per_node=1 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID --rdzv_endpoint=$(hostname):29500"
+        "--nproc_per_node=1 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID --rdzv_endpoint=$(hostname):$((29500 + SLURM_JOB_ID % 1000))"
     )
     call = sbatch_options(job_resources)
     assert " --nodes=3 " in call and " --ntasks=3 " in call and "gpu" not in call
@@ -150,8 +150,8 @@ def test_two_node_launcher_trains_as_one_node_with_two_processes(tiny_data_root,
     (tmp_path / "dry").mkdir()
     shell, _ = dry_run_train(tmp_path / "dry", {"nodes": 2})
     torchrun = launcher_of(shell).split(" torchrun ", 1)[1]
-    assert torchrun.startswith("--nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d") and ":29500" in torchrun
-    torchrun = torchrun.replace(":29500", f":{_free_port()}")  # the one port this test may take
+    assert torchrun.startswith("--nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d") and ":$((29500 + SLURM_JOB_ID % 1000))" in torchrun
+    torchrun = torchrun.replace(":$((29500 + SLURM_JOB_ID % 1000))", f":{_free_port()}")  # the one port this test may take
     try:
         socket.gethostbyname(socket.gethostname())
     except OSError:  # `$(hostname)` must resolve, as cluster node names do

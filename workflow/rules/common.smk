@@ -209,7 +209,7 @@ def train_launcher(wildcards, resources, threads):
         return (
             f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 --cpus-per-task={cpus}{gpus} --kill-on-bad-exit=1 "
             f"torchrun --nnodes={nodes} --nproc_per_node={per_node} --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID "
-            "--rdzv_endpoint=$(hostname):29500"
+            "--rdzv_endpoint=$(hostname):$((29500 + SLURM_JOB_ID % 1000))"
         )
     gpus = int(resources.get("gpu", 0) or 0)
     return f"torchrun --standalone --nproc_per_node={gpus}" if gpus > 1 else "python"
