@@ -6,11 +6,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from wildcat import metrics
 from wildcat.cli import main
-from wildcat.combine import CombineError, combine_scores, predict_run
-from wildcat.train import train
+from wildcat.combine import CombineError, combine_scores, predict
+from wildcat.config import load_config
+from wildcat.data import get_dataset
+from wildcat.train import load_trained, train
 
 from conftest import tiny_config
 
@@ -151,7 +154,10 @@ def test_two_scales_end_to_end_through_the_cli(member_runs, tmp_path):
     saved = np.load(tmp_path / "scores.npz")
     assert saved["scores"].shape == (80, 4) and saved["test_scores"].shape == (2, 80, 4)
     # The per-scale test scores are the model's own (one forward pass over the test split).
-    prediction, dataset = predict_run(member_runs[1], "test", progress=False)
+    config = load_config(member_runs[1] / "config.yaml")
+    dataset = get_dataset(config.dataset, config.data_root, "test")
+    model, config = load_trained(member_runs[1], len(dataset.classes), "cpu")
+    prediction = predict(model, dataset, config, torch.device("cpu"), progress=False)
     assert np.allclose(saved["test_scores"][1], prediction.scores, atol=1e-5)
     assert np.array_equal(saved["points"], prediction.points)
 

@@ -40,7 +40,7 @@ for VOC 2007 trainval or the scene sets), and so does this module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Collection, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -162,28 +162,18 @@ class Prediction(NamedTuple):
 
 
 def predict(model: Any, dataset: Any, config: ExperimentConfig, device: torch.device, indices: list[int] | None = None,
-            keep_maps: bool = False, progress: bool = True) -> Prediction:
+            keep_maps: Collection[int] = (), progress: bool = True) -> Prediction:
     """A finished member's forward pass over ``indices`` of ``dataset`` (all by default), in one
-    process (the combination is not run under torchrun); with ``keep_maps``, the class maps of
-    the images that have a segmentation mask are kept (for the combined segmentation)."""
+    process (the combination is not run under torchrun); the class maps of the images in
+    ``keep_maps`` (dataset indices: those with masks, for the combined segmentation) are kept."""
     scores, points, maps = [], [], {}
     batches = forward_batches(model, dataset, config, device, indices, shard=False,
                               desc=f"member {config.image_size_px} px", progress=progress)
     for batch_indices, batch_maps, batch_scores, sizes in batches:
         scores.append(batch_scores.numpy())
         points.append(peak_points(batch_maps, sizes))
-        if keep_maps:
-            maps.update({index: batch_maps[k].clone() for k, index in enumerate(batch_indices) if dataset.mask_for(index) is not None})
+        maps.update({index: batch_maps[k].clone() for k, index in enumerate(batch_indices) if index in keep_maps})
     return Prediction(np.concatenate(scores), np.concatenate(points), maps)
-
-
-def predict_run(run_dir: str | Path, split: str, progress: bool = True) -> tuple[Prediction, Any]:
-    """:func:`predict` of the run in ``run_dir`` over the whole ``split`` of its dataset."""
-    config = load_config(Path(run_dir) / "config.yaml")
-    device = resolve_device(config.device)
-    dataset = get_dataset(config.dataset, config.data_root, split)
-    model, config = load_trained(run_dir, len(dataset.classes), device)
-    return predict(model, dataset, config, device, progress=progress), dataset
 
 
 def _member_configs(run_dirs: Sequence[str | Path]) -> list[ExperimentConfig]:
@@ -259,19 +249,19 @@ def combine(
     tune_indices = masked_indices(tune_set, base.seg_tune_images) if tune_set is not None else []
     if tune_set is not None and not tune_indices:
         raise CombineError(f"split {base.seg_tune_split!r} of {base.dataset} has no segmentation masks to tune the background on")
+    test_masked = set(masked_indices(test_set)) if tune_set is not None else set()
     train_scores, test, tune = [], [], []
-    for run_dir in run_dirs:
-        device = resolve_device(load_config(Path(run_dir) / "config.yaml").device)
+    for run_dir, member in zip(run_dirs, configs):
+        device = resolve_device(member.device)
         model, config = load_trained(run_dir, len(test_set.classes), device)
         train_scores.append(predict(model, train_set, config, device, progress=progress).scores)
-        test.append(predict(model, test_set, config, device, keep_maps=tune_set is not None, progress=progress))
+        test.append(predict(model, test_set, config, device, keep_maps=test_masked, progress=progress))
         if tune_set is not None:
-            tune.append(predict(model, tune_set, config, device, tune_indices, keep_maps=True, progress=progress))
-    # One fit, applied to the test images and to the background-tuning images.
+            tune.append(predict(model, tune_set, config, device, tune_indices, keep_maps=set(tune_indices), progress=progress))
+    # One fit, applied to the test images followed by the background-tuning images.
     num_test = len(test_set)
-    combined_all = combine_scores(train_scores, train_set.targets,
-                                  [np.concatenate([t.scores, *([u.scores] if tune else [])]) for t, u in zip(test, tune or test)],
-                                  test_set.task, seed=base.seed, c=c)
+    scored = [np.concatenate([t.scores, u.scores]) for t, u in zip(test, tune)] if tune else [t.scores for t in test]
+    combined_all = combine_scores(train_scores, train_set.targets, scored, test_set.task, seed=base.seed, c=c)
     combined, combined_tune = combined_all[:num_test], combined_all[num_test:]
     finest = max(range(len(configs)), key=lambda k: configs[k].image_size_px)
     points = test[finest].points

@@ -131,7 +131,8 @@ def best_background(items: Iterable[tuple[np.ndarray, np.ndarray]], grid: list[f
         for k, background in enumerate(grid):
             confusions[k] += metrics.confusion_matrix(argmax_labels(logits, background), mask, num_labels)
     confusions = distributed.all_reduce_sum(confusions)  # exact: integer counts
-    return max(grid, key=lambda b: (metrics.mean_iou(confusions[grid.index(b)])[0], -b))
+    best = max(range(len(grid)), key=lambda k: (metrics.mean_iou(confusions[k])[0], -grid[k]))
+    return grid[best]
 
 
 def tune_background(model: WildcatNet, config: ExperimentConfig, device: torch.device, progress: bool = True) -> float:
