@@ -282,6 +282,23 @@ def test_fresh_clone_regenerates_the_committed_tables(tmp_path):
     assert "with the published number" in html and "the influence of alpha" in html  # the .rst captions
 
 
+def test_make_demo_trains_from_scratch_in_a_fresh_clone(tmp_path):
+    """The README's first command runs the whole chain in a fresh clone, where the committed
+    cached metrics make a plain `snakemake` schedule only the report (the bug: `make demo` then
+    trained nothing). Dry run of the command that `make demo` runs."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
+    assert job_counts(snakemake("-n", "--quiet", "rules", cwd=clone).stdout).get("train", 0) == 0
+    recipe = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "demo"], cwd=clone,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    assert len(recipe.splitlines()) == 1 and " snakemake " in recipe, recipe
+    demo = subprocess.run(f"{recipe} -n --quiet rules", shell=True, cwd=clone, env=ENV, capture_output=True, text=True)
+    assert demo.returncode == 0, demo.stderr[-3000:]
+    runs = expected_runs(ROOT / "config" / "config.yaml")
+    assert job_counts(demo.stdout) == {"make_synthetic": 1, "train": len(runs), "evaluate": len(runs), "report": 1,
+                                       "all": 1, "total": 2 * len(runs) + 3}
+
+
 def test_several_gpus_train_under_torchrun(tmp_path):
     """A dataset whose runs ask for several GPUs trains with DDP through torchrun (one node)."""
     config = yaml.safe_load(TINY.read_text())
