@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from wildcat.segmentation import argmax_labels, class_logits, present_classes, unary_probabilities
+from wildcat.crf import CRFParams, crf_refine
+from wildcat.segmentation import argmax_labels, class_logits, crf_labels, present_classes, unary_probabilities
 
 
 def test_present_classes_keeps_the_top_class():
@@ -61,3 +62,24 @@ def test_unary_probabilities_sum_to_one_and_follow_the_argmax():
     assert np.allclose(probs.sum(axis=0), 1.0, atol=1e-5)
     assert (probs[2] == 0).all()  # an absent class has probability 0
     assert (probs.argmax(axis=0) == argmax_labels(logits, 0.3)).all()
+
+
+def test_crf_over_present_labels_equals_the_crf_over_all_labels():
+    """The CRF runs over background + present classes only: the same labels, in the dataset's
+    numbering, as the CRF over all C + 1 labels (absent ones at probability 0)."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:, 20:40] = (200, 40, 40)   # class 1's object
+    image[10:30, 44:60] = (40, 40, 200)  # class 3's object
+    truth = np.zeros((48, 64), np.int64)
+    truth[:, 20:40], truth[10:30, 44:60] = 2, 4
+    maps = torch.zeros(5, 48, 64)
+    maps[1] = torch.from_numpy((truth == 2) + 0.4 * rng.random((48, 64)))  # noisy, edges off by the noise
+    maps[3] = torch.from_numpy((truth == 4) + 0.4 * rng.random((48, 64)))
+    logits = class_logits(maps, torch.tensor([-2.0, 3.0, -1.0, 2.0, -3.0]), (48, 64))
+    params = CRFParams(iterations=5)
+    labels = crf_labels(image, logits, 0.5, 5.0, params)
+    everything = crf_refine(image, unary_probabilities(logits, 0.5, 5.0), params)
+    np.testing.assert_array_equal(labels, everything)
+    assert set(np.unique(labels)) == {0, 2, 4}
+    assert (labels == truth).mean() > 0.95

@@ -31,13 +31,13 @@ from tqdm.auto import tqdm
 
 from wildcat import distributed, metrics
 from wildcat.config import ExperimentConfig, load_config
-from wildcat.crf import CRFParams, crf_refine
+from wildcat.crf import CRFParams
 from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
 from wildcat.data.voc import voc_palette
 from wildcat.io import atomic_path, atomic_write_json
 from wildcat.model import WildcatNet
-from wildcat.segmentation import argmax_labels, class_logits, unary_probabilities
+from wildcat.segmentation import argmax_labels, class_logits, crf_labels
 from wildcat.submission import write_voc_classification_submission
 from wildcat.train import load_trained, resolve_device
 
@@ -168,7 +168,7 @@ class SegmentationScorer:
         """Score one image (``rgb (H, W, 3)`` uint8, class logits ``(C, H, W)``, mask ``(H, W)``);
         returns its argmax and CRF labels ``(H, W)``."""
         labels = argmax_labels(logits, self.background)
-        refined = crf_refine(rgb, unary_probabilities(logits, self.background, self.unary_scale), self.params)
+        refined = crf_labels(rgb, logits, self.background, self.unary_scale, self.params)
         num_labels = len(self.classes) + 1
         self.confusions[0] += metrics.confusion_matrix(labels, mask, num_labels)
         self.confusions[1] += metrics.confusion_matrix(refined, mask, num_labels)
