@@ -3,14 +3,17 @@
     .venv/bin/python benchmarks/throughput.py                      # CPU: batch 2, 2 steps x 3 rounds (~2-3 min on 2 cores)
     .venv/bin/python benchmarks/throughput.py --batch-size 16 --steps 20   # on a GPU
     .venv/bin/python benchmarks/throughput.py --compile            # + torch.compile (CPU: ~4.5 min to compile, 15 s from the inductor cache)
+    .venv/bin/python benchmarks/throughput.py --json results/throughput/CARD.json   # + the figures as JSON, for `wildcat budget --throughput`
 
 Prints, in one run:
 
 1. train images/s (forward + backward + SGD step) of WildcatNet(ResNet-101, M = 4, k = 20 of 196,
    alpha = 0.7, 20 classes) and of torchvision's ResNet-101 with global average pooling and a
    20-way linear layer, and their ratio (target >= 0.97 on the CPU, >= 0.95 on a GPU); with
-   ``--compile``, also WildcatNet under ``torch.compile``;
-2. the same with bfloat16 autocast + channels_last when CUDA is present (skipped otherwise);
+   ``--compile``, also WildcatNet under ``torch.compile``; and the evaluation images/s of
+   WildcatNet (forward only, no gradients, float32: what ``wildcat evaluate`` runs);
+2. the training figures with bfloat16 autocast + channels_last (``wildcat train``'s default on
+   CUDA) when CUDA is present (skipped otherwise);
 3. the input pipeline (read + decode + warp to 448 x 448 + flip + normalise: ``dataset[i]`` of an
    :class:`wildcat.data.base.ImageDataset` with :func:`wildcat.data.transforms.train_transform`)
    in images/s on one core (``torch.set_num_threads(1)``, as in a DataLoader worker):
@@ -22,15 +25,20 @@ Prints, in one run:
 Weights are random (nothing is downloaded): the speed does not depend on them. The models (and
 the decoders) alternate, in rounds, the order reversed every other round; the median round is printed,
 with each round's figure, and a ratio is the median of the per-round ratios, so that a slow-down
-of a shared machine hits both sides of a ratio alike.
+of a shared machine hits both sides of a ratio alike. ``--json PATH`` also writes the medians,
+the device and the command: the measured input of ``wildcat budget --throughput PATH``
+(:func:`wildcat.budget.load_throughput` reads it).
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import platform
+import shlex
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +52,11 @@ from torch import nn
 
 from wildcat.data.base import ImageDataset
 from wildcat.data.transforms import train_transform
+from wildcat.io import atomic_write_json
 from wildcat.model import WildcatNet
+
+BARE, WILDCAT, COMPILED, EVALUATION = ("ResNet-101 + average pooling", "WildcatNet(ResNet-101)",
+                                       "WildcatNet(ResNet-101), compiled", "WildcatNet(ResNet-101), evaluation")
 
 
 def device_name(device: torch.device) -> str:
@@ -83,25 +95,18 @@ def _line(label: str, rates: list[float], unit: str) -> str:
     return f"  {label:34s} {statistics.median(rates):8.2f} {unit}   (rounds: {', '.join(f'{r:.2f}' for r in rates)})"
 
 
-class Trainer:
-    """SGD steps of ``model`` on random ``(B, 3, size, size)`` input; :meth:`rate` times ``steps`` of them."""
+class Timed:
+    """Steps of ``model`` on random ``(B, 3, size, size)`` input; :meth:`rate` times ``steps`` of them."""
 
     def __init__(self, model: nn.Module, device: torch.device, batch_size: int, size_px: int,
                  amp: bool = False, channels_last: bool = False) -> None:
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.to(device).train().to(memory_format=memory_format)
-        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
+        self.model = model.to(device).to(memory_format=memory_format)
         self.images = torch.randn(batch_size, 3, size_px, size_px, device=device).contiguous(memory_format=memory_format)
-        self.targets = (torch.rand(batch_size, 20, device=device) > 0.8).float()
         self.device, self.amp, self.batch_size = device, amp, batch_size
 
     def step(self) -> None:
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            scores = self.model(self.images)
-        loss = nn.functional.binary_cross_entropy_with_logits(scores.float(), self.targets)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        raise NotImplementedError
 
     def warm_up(self) -> float:
         """One step (cuDNN autotuning, allocator, compilation); its duration in s."""
@@ -119,33 +124,87 @@ class Trainer:
         return self.batch_size * steps / (time.perf_counter() - started)
 
 
+class Trainer(Timed):
+    """SGD steps: forward (bfloat16 autocast with ``amp``), multi-label loss, backward, update."""
+
+    def __init__(self, model: nn.Module, device: torch.device, batch_size: int, size_px: int, **kwargs) -> None:
+        super().__init__(model.train(), device, batch_size, size_px, **kwargs)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9)
+        self.targets = (torch.rand(batch_size, 20, device=device) > 0.8).float()
+
+    def step(self) -> None:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            scores = self.model(self.images)
+        loss = nn.functional.binary_cross_entropy_with_logits(scores.float(), self.targets)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+class Evaluator(Timed):
+    """Evaluation steps as :func:`wildcat.evaluate.forward_batches` runs them: eval mode, no
+    gradients, float32, class maps and scores."""
+
+    def __init__(self, model: WildcatNet, device: torch.device, batch_size: int, size_px: int) -> None:
+        super().__init__(model.eval(), device, batch_size, size_px)
+
+    def step(self) -> None:
+        with torch.no_grad():
+            self.model.maps_and_scores(self.images)
+
+
 def wildcat_resnet101() -> WildcatNet:
     return WildcatNet(20, backbone="resnet101", weights=None, num_maps=4, kmax=20, kmin=None, alpha=0.7)
 
 
 def compare_models(device: torch.device, batch_size: int, steps: int, rounds: int, size_px: int,
-                   compile_model: bool = False, **kwargs) -> None:
+                   compile_model: bool = False, evaluation: bool = False, **kwargs) -> dict[str, list[float]]:
+    """Print and return each model's images/s per round (see the module docstring); with
+    ``evaluation``, also WildcatNet's forward-only evaluation step."""
     torch.manual_seed(0)
-    trainers = {
-        "ResNet-101 + average pooling": Trainer(torchvision.models.resnet101(num_classes=20), device, batch_size, size_px, **kwargs),
-        "WildcatNet(ResNet-101)": Trainer(wildcat_resnet101(), device, batch_size, size_px, **kwargs),
+    timed: dict[str, Timed] = {
+        BARE: Trainer(torchvision.models.resnet101(num_classes=20), device, batch_size, size_px, **kwargs),
+        WILDCAT: Trainer(wildcat_resnet101(), device, batch_size, size_px, **kwargs),
     }
-    compile_s = None
     if compile_model:
-        trainers["WildcatNet(ResNet-101), compiled"] = Trainer(torch.compile(wildcat_resnet101()), device, batch_size, size_px, **kwargs)
-    for name, trainer in trainers.items():
-        seconds = trainer.warm_up()
-        if name.endswith("compiled"):
-            compile_s = seconds
-    rates = _rounds({name: (lambda t=trainer: t.rate(steps)) for name, trainer in trainers.items()}, rounds)
-    for name, trainer_rates in rates.items():
-        print(_line(name, trainer_rates, "images/s"))
-    wildcat, bare = rates["WildcatNet(ResNet-101)"], rates["ResNet-101 + average pooling"]
-    print(f"  {'ratio WildcatNet / bare':34s} {_ratio(wildcat, bare):8.3f}   (median of the per-round ratios)")
-    if compile_s is not None:
-        compiled = rates["WildcatNet(ResNet-101), compiled"]
-        print(f"  {'ratio compiled / eager WildcatNet':34s} {_ratio(compiled, wildcat):8.3f}   "
-              f"(first step, compiling: {compile_s:.0f} s)")
+        timed[COMPILED] = Trainer(torch.compile(wildcat_resnet101()), device, batch_size, size_px, **kwargs)
+    if evaluation:
+        timed[EVALUATION] = Evaluator(wildcat_resnet101(), device, batch_size, size_px)
+    first_step_s = {name: model.warm_up() for name, model in timed.items()}
+    rates = _rounds({name: (lambda t=model: t.rate(steps)) for name, model in timed.items()}, rounds)
+    for name, model_rates in rates.items():
+        print(_line(name, model_rates, "images/s"))
+    print(f"  {'ratio WildcatNet / bare':34s} {_ratio(rates[WILDCAT], rates[BARE]):8.3f}   (median of the per-round ratios)")
+    if compile_model:
+        print(f"  {'ratio compiled / eager WildcatNet':34s} {_ratio(rates[COMPILED], rates[WILDCAT]):8.3f}   "
+              f"(first step, compiling: {first_step_s[COMPILED]:.0f} s)")
+    return rates
+
+
+def throughput_record(device: torch.device, size_px: int, batch_size: int,
+                      precisions: dict[str, dict[str, list[float]]], pipeline: dict[str, list[float]]) -> dict:
+    """The medians of a run, with what they were measured on: the file that
+    ``wildcat budget --throughput`` reads (keys documented in :func:`wildcat.budget.load_throughput`)."""
+    def summary(rates: dict[str, list[float]]) -> dict[str, float]:
+        found = {"train_images_per_s": statistics.median(rates[WILDCAT]),
+                 "bare_train_images_per_s": statistics.median(rates[BARE]),
+                 "ratio_wildcat_to_bare": _ratio(rates[WILDCAT], rates[BARE])}
+        if EVALUATION in rates:
+            found["eval_images_per_s"] = statistics.median(rates[EVALUATION])
+        return found
+
+    return {
+        "device": device_name(device),
+        "command": shlex.join(["python", *sys.argv]),
+        "date": datetime.date.today().isoformat(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "model": "WildcatNet(ResNet-101, M=4, k=20, alpha=0.7, 20 classes)",
+        "size_px": size_px,
+        "batch_size": batch_size,
+        "precisions": {name: summary(rates) for name, rates in precisions.items()},
+        "pipeline_images_per_s_per_core": {name: statistics.median(rates) for name, rates in pipeline.items()},
+    }
 
 
 def make_jpegs(count: int, width: int = 500, height: int = 375, seed: int = 0) -> list[bytes]:
@@ -231,6 +290,8 @@ def main() -> None:
                         help="also time WildcatNet under torch.compile (the first step compiles: ~4.5 min on 2 CPU "
                              "cores with a cold inductor cache, ~15 s with a warm one)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write the medians, the device and this command to PATH (for `wildcat budget --throughput`)")
     args = parser.parse_args()
     cuda = torch.cuda.is_available() and args.device != "cpu"
     device = torch.device("cuda" if cuda else "cpu")
@@ -239,11 +300,14 @@ def main() -> None:
     if cuda:
         torch.backends.cudnn.benchmark = True
     print(f"device: {device_name(device)}; torch {torch.__version__}, torchvision {torchvision.__version__}")
-    print(f"train throughput, {args.size_px} px, batch {batch_size}, {steps} steps x {args.rounds} rounds, float32:")
-    compare_models(device, batch_size, steps, args.rounds, args.size_px, compile_model=args.compile)
+    print(f"throughput, {args.size_px} px, batch {batch_size}, {steps} steps x {args.rounds} rounds, float32 "
+          "(training steps; evaluation: forward only):")
+    precisions = {"float32": compare_models(device, batch_size, steps, args.rounds, args.size_px,
+                                            compile_model=args.compile, evaluation=True)}
     if cuda:
         print("train throughput with bfloat16 autocast + channels_last:")
-        compare_models(device, batch_size, steps, args.rounds, args.size_px, amp=True, channels_last=True)
+        precisions["bfloat16_channels_last"] = compare_models(device, batch_size, steps, args.rounds, args.size_px,
+                                                              amp=True, channels_last=True)
     else:
         print("bfloat16 autocast + channels_last: skipped (no CUDA device)")
     jpegs = make_jpegs(args.jpegs)
@@ -255,6 +319,9 @@ def main() -> None:
         print(_line(name, decoder_rates, "images/s per core"))
     ratio = _ratio(rates["decode_jpeg + tensor ops (default)"], rates["PIL decode + PIL warp"])
     print(f"  {'ratio decode_jpeg / PIL':34s} {ratio:8.2f}   (median of the per-round ratios)")
+    if args.json:
+        atomic_write_json(args.json, throughput_record(device, args.size_px, batch_size, precisions, rates))
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":

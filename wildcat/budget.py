@@ -3,18 +3,20 @@
 For every (dataset, method) that a paper table or figure reports (the ``our_method`` column of
 ``results/paper/*.csv``) and every seed the workflow config runs it with::
 
-    train_s = epochs * train_images * sum_s (s / 448)^2 / images_per_second
-    eval_s  =          test_images  * sum_s (s / 448)^2 / (images_per_second * eval_speedup)
+    train_s = epochs * train_images * sum_s (s / 448)^2 / train_images_per_second
+    eval_s  =          test_images  * sum_s (s / 448)^2 / eval_images_per_second
 
 ``s`` runs over the run's scales: 448 px for the single-scale analysis; for the multi-scale
 ``wildcat`` rows (``scale = multi``) the members of the dataset's ``multiscale`` entry (with its
 own ``seeds``; ``multiscale`` may list several models, found by their ``method``), or the paper's 7 scales (supplementary Table 2: 224 ... 747 px) without one;
 the cost of an image is taken proportional to its pixels. Dataset sizes are the paper's
-(supplementary Table 1). ``images_per_second`` is the *training* throughput of one GPU on
-WildcatNet(ResNet-101) at 448 px, as ``benchmarks/throughput.py`` prints it: an **input**, to be
-measured on the card that will run the grid (GPU-hours do not depend on how many GPUs share a
-run if DDP scales linearly). ``eval_speedup`` (forward only vs forward + backward, about 3) is
-an assumption; CRF refinement (CPU) and data download are not counted.
+(supplementary Table 1). The two throughputs (:class:`Throughput`) are those of one GPU on
+WildcatNet(ResNet-101) at 448 px: **inputs**, measured on the card that will run the grid by
+``benchmarks/throughput.py --json FILE`` and read by :func:`load_throughput` (training in
+``wildcat train``'s precision on that device, evaluation in float32 as ``wildcat evaluate``
+runs it). GPU-hours do not depend on how many GPUs share a run if DDP scales linearly. Without a
+measurement, :data:`PLACEHOLDER` stands in and the output says so. CRF refinement (CPU) and
+data download are not counted.
 
 A run that several tables share (``ss_m1_a1`` is in Tables 5, 6, 7 and Figure 4) counts in each
 table's row, once in the ``all tables`` row.
@@ -22,32 +24,90 @@ table's row, once in the ``all tables`` row.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-__all__ = ["PLACEHOLDER_IMAGES_PER_SECOND", "REFERENCE_SIZE_PX", "run_hours", "budget_table", "format_budget"]
+from wildcat.errors import WildcatError
 
-#: A placeholder, NOT a measurement: no GPU was available when this was written. Pass the
-#: figure that ``benchmarks/throughput.py`` measures on your card.
-PLACEHOLDER_IMAGES_PER_SECOND = 100.0
-#: The size at which ``images_per_second`` is measured (the paper's single scale).
+__all__ = ["PLACEHOLDER", "REFERENCE_SIZE_PX", "Throughput", "load_throughput", "run_hours", "budget_table",
+           "format_budget"]
+
+#: The size at which the throughputs are measured (the paper's single scale).
 REFERENCE_SIZE_PX = 448
 PAPER_DIR = Path(__file__).resolve().parents[1] / "results" / "paper"
 
 
-def run_hours(epochs: int, train_images: int, test_images: int, scales_px: list[int], images_per_second: float,
-              eval_speedup: float = 3.0) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Throughput:
+    """Images/s of one GPU on WildcatNet(ResNet-101) at 448 px, for training and for evaluation.
+
+    Attributes:
+        train_images_per_second: SGD steps (forward + backward + update).
+        eval_images_per_second: forward passes without gradients.
+        source: the device, command and date they were measured with; ``None`` for a placeholder.
+    """
+
+    train_images_per_second: float
+    eval_images_per_second: float
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (self.train_images_per_second > 0 and self.eval_images_per_second > 0):
+            raise WildcatError(f"throughputs must be > 0 images/s, got training {self.train_images_per_second} "
+                               f"and evaluation {self.eval_images_per_second}")
+
+
+#: A placeholder, NOT a measurement (no GPU was available when this was written): 100 training
+#: images/s, evaluation 3x faster. Measure your card with ``benchmarks/throughput.py --json FILE``.
+PLACEHOLDER = Throughput(100.0, 300.0)
+
+
+def load_throughput(path: str | Path) -> Throughput:
+    """The throughputs that ``benchmarks/throughput.py --json PATH`` measured.
+
+    The file holds ``device``, ``command``, ``date``, ``size_px`` and ``precisions``: for
+    ``float32`` (always) and ``bfloat16_channels_last`` (CUDA only), the median
+    ``train_images_per_s``; ``float32`` also has ``eval_images_per_s``. Training is taken in
+    ``bfloat16_channels_last`` when measured (``wildcat train``'s default on CUDA: ``amp`` and
+    ``channels_last``), else in float32; evaluation in float32 (``wildcat evaluate``).
+
+    Raises:
+        WildcatError: the file is missing, is not such a record, or was measured at another size.
+    """
+    path = Path(path)
+    how = f"write it with `python benchmarks/throughput.py --json {path}` on the card that will run the grid"
+    try:
+        record = json.loads(path.read_text())
+        precisions = record["precisions"]
+        precision = "bfloat16_channels_last" if "bfloat16_channels_last" in precisions else "float32"
+        train = float(precisions[precision]["train_images_per_s"])
+        evaluation = float(precisions["float32"]["eval_images_per_s"])
+        size_px = int(record["size_px"])
+        device, command, date = record["device"], record["command"], record["date"]
+    except FileNotFoundError:
+        raise WildcatError(f"no throughput file {path}: {how}") from None
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise WildcatError(f"{path} is not a throughput record of benchmarks/throughput.py ({type(error).__name__}: "
+                           f"{error}): {how}") from None
+    if size_px != REFERENCE_SIZE_PX:
+        raise WildcatError(f"{path} was measured at {size_px} px; the budget needs {REFERENCE_SIZE_PX} px figures: "
+                           "run benchmarks/throughput.py without --size-px")
+    return Throughput(train, evaluation, f"{device}, training in {precision} (`{command}`, {date})")
+
+
+def run_hours(epochs: int, train_images: int, test_images: int, scales_px: list[int],
+              throughput: Throughput) -> tuple[float, float]:
     """``(train_hours, eval_hours)`` of one run (one seed) on one GPU; see the module docstring."""
-    if images_per_second <= 0 or eval_speedup <= 0:
-        raise ValueError(f"images_per_second={images_per_second} and eval_speedup={eval_speedup} must be > 0")
     if not scales_px:
         raise ValueError("a run needs at least one scale")
     pixels = sum((s / REFERENCE_SIZE_PX) ** 2 for s in scales_px)
-    train_s = epochs * train_images * pixels / images_per_second
-    eval_s = test_images * pixels / (images_per_second * eval_speedup)
+    train_s = epochs * train_images * pixels / throughput.train_images_per_second
+    eval_s = test_images * pixels / throughput.eval_images_per_second
     return train_s / 3600, eval_s / 3600
 
 
@@ -73,8 +133,7 @@ def _table_key(name: str) -> tuple[int, int]:
 
 def budget_table(
     config_path: str | Path,
-    images_per_second: float = PLACEHOLDER_IMAGES_PER_SECOND,
-    eval_speedup: float = 3.0,
+    throughput: Throughput = PLACEHOLDER,
     paper_dir: str | Path = PAPER_DIR,
 ) -> pd.DataFrame:
     """GPU-hours per paper table for the workflow config at ``config_path`` (e.g. config/paper.yaml).
@@ -82,8 +141,7 @@ def budget_table(
     Args:
         config_path: a workflow config (``datasets: {name: {experiment, methods, seeds?,
             method_seeds?}}``, ``methods``, ``seeds``).
-        images_per_second: one GPU's training throughput at 448 px (an input, not a measurement).
-        eval_speedup: how much faster evaluation is per image than training.
+        throughput: one GPU's training and evaluation images/s at 448 px (:func:`load_throughput`).
         paper_dir: the folder of the paper's tables (``supp_table1_datasets.csv``,
             ``supp_table2_scales.csv``, ``table*.csv``, ``figure*.csv``).
 
@@ -128,7 +186,7 @@ def budget_table(
         else:
             scales = [int(experiment.get("image_size_px", REFERENCE_SIZE_PX))]
         train_h, eval_h = run_hours(int(experiment.get("epochs", 20)), int(sizes.loc[row.dataset, "train_images"]),
-                                    int(sizes.loc[row.dataset, "test_images"]), scales, images_per_second, eval_speedup)
+                                    int(sizes.loc[row.dataset, "test_images"]), scales, throughput)
         runs[key] = {"runs": len(seeds) * len(scales), "train": len(seeds) * train_h, "eval": len(seeds) * eval_h}
 
     def summary(name: str, keys: list[tuple[str, str]], missing_pairs: list[str]) -> dict[str, Any]:
@@ -143,14 +201,12 @@ def budget_table(
     return pd.DataFrame(rows, columns=["table", "runs", "train_gpu_hours", "eval_gpu_hours", "gpu_hours", "not_in_config"])
 
 
-def format_budget(table: pd.DataFrame, images_per_second: float, source: str | None = None, eval_speedup: float = 3.0) -> str:
-    """The table as text, headed by where the throughput comes from (``source``: e.g. the card
-    and command it was measured with; ``None`` marks the placeholder default)."""
-    if source is None and images_per_second == PLACEHOLDER_IMAGES_PER_SECOND:
-        origin = "PLACEHOLDER default, not a measurement: measure with benchmarks/throughput.py and pass --images-per-second"
-    else:
-        origin = f"input, measured on: {source or 'not stated'}"
-    header = (f"Throughput: {images_per_second:g} training images/s per GPU, WildcatNet(ResNet-101) at "
-              f"{REFERENCE_SIZE_PX} px ({origin}).\nCost per image proportional to pixels; evaluation assumed 3x faster "
-              "per image than training; CRF and downloads not counted.")
+def format_budget(table: pd.DataFrame, throughput: Throughput) -> str:
+    """The table as text, headed by the throughputs and where they come from."""
+    origin = (f"measured on {throughput.source}" if throughput.source else
+              "PLACEHOLDER, not a measurement: measure your card with `python benchmarks/throughput.py --json FILE` "
+              "and pass --throughput FILE")
+    header = (f"Throughput of one device (a GPU of the grid), WildcatNet(ResNet-101) at {REFERENCE_SIZE_PX} px: "
+              f"{throughput.train_images_per_second:g} training and {throughput.eval_images_per_second:g} evaluation "
+              f"images/s ({origin}).\nCost per image proportional to pixels; CRF and downloads not counted.")
     return header + "\n\n" + table.to_string(index=False)

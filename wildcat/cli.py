@@ -112,9 +112,14 @@ def _cmd_report(args: argparse.Namespace) -> None:
 def _cmd_budget(args: argparse.Namespace) -> None:
     from wildcat import budget
 
-    speed = args.images_per_second or budget.PLACEHOLDER_IMAGES_PER_SECOND
-    table = budget.budget_table(args.config, speed, args.eval_speedup)
-    print(budget.format_budget(table, speed, source=args.measured_on, eval_speedup=args.eval_speedup))
+    if args.throughput:
+        throughput = budget.load_throughput(args.throughput)
+    elif args.images_per_second:
+        throughput = budget.Throughput(args.images_per_second, args.images_per_second * args.eval_speedup,
+                                       args.measured_on or "not stated")
+    else:
+        throughput = budget.PLACEHOLDER
+    print(budget.format_budget(budget.budget_table(args.config, throughput), throughput))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -172,10 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("budget", help="GPU-hours per paper table of a workflow config, from a measured throughput")
     p.add_argument("--config", type=Path, default=Path("config/paper.yaml"), help="workflow config (default: config/paper.yaml)")
-    p.add_argument("--images-per-second", type=float, default=None,
-                   help="training images/s of one GPU at 448 px (benchmarks/throughput.py); default: a placeholder")
-    p.add_argument("--measured-on", help="the card and command the throughput comes from (printed with the table)")
-    p.add_argument("--eval-speedup", type=float, default=3.0, help="evaluation images/s relative to training (default 3)")
+    measured = p.add_mutually_exclusive_group()
+    measured.add_argument("--throughput", type=Path, metavar="FILE",
+                          help="the JSON that `python benchmarks/throughput.py --json FILE` wrote on the card that will run "
+                               "the grid (training and evaluation images/s, the card's name); default: a placeholder")
+    measured.add_argument("--images-per-second", type=float, default=None,
+                          help="or give one GPU's training images/s at 448 px by hand")
+    p.add_argument("--measured-on", help="with --images-per-second: the card and command it comes from (printed)")
+    p.add_argument("--eval-speedup", type=float, default=3.0,
+                   help="with --images-per-second: evaluation images/s relative to training (default 3)")
     p.set_defaults(func=_cmd_budget)
 
     p = sub.add_parser("report", help="tables (md, csv, tex) and figures from cached results")
