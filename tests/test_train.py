@@ -17,7 +17,7 @@ import torch
 
 from wildcat.config import save_config
 from wildcat.evaluate import evaluate
-from wildcat.train import CHECKPOINT, FINAL_WEIGHTS, multilabel_loss, train
+from wildcat.train import CHECKPOINT, FINAL_WEIGHTS, SeededItems, multilabel_loss, train
 
 from conftest import tiny_config
 
@@ -104,3 +104,26 @@ def test_sigkill_then_resume_gives_identical_weights(tiny_data_root, tmp_path):
     metrics_a = evaluate(straight, tmp_path / "a.json", progress=False)["metrics"]
     metrics_b = evaluate(killed, tmp_path / "b.json", progress=False)["metrics"]
     assert metrics_a == metrics_b
+
+
+class _Draws(torch.utils.data.Dataset):
+    """An item is three draws of the global CPU generator (as the random flip draws its own)."""
+
+    def __len__(self) -> int:
+        return 5
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.rand(3)
+
+
+def test_seeded_items_draw_from_the_item_seed_and_leave_the_global_generator():
+    items = SeededItems(_Draws(), seed=7)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    drawn = items[(2, 1)]
+    assert torch.equal(torch.get_rng_state(), before)
+    assert torch.equal(items[(2, 1)], drawn)  # any worker, any rank, after a resume
+    assert not torch.equal(items[(3, 1)], drawn) and not torch.equal(items[(2, 2)], drawn)
+    # The draws of torch.manual_seed with the item's seed (what the cached results were trained with).
+    torch.manual_seed(((7 * 100_003 + 1) * 1_000_003 + 2) % 2**63)
+    assert torch.equal(torch.rand(3), drawn)

@@ -183,7 +183,9 @@ class SeededItems(Dataset):
     def __getitem__(self, key: tuple[int, int]):
         index, epoch = key
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((_epoch_seed(self.seed, epoch) * 1_000_003 + index) % 2**63)
+            # The CPU generator only: torch.manual_seed would also queue a seed for every lazy
+            # accelerator backend, formatting a stack trace each time (0.18 vs 0.02 ms per item).
+            torch.default_generator.manual_seed((_epoch_seed(self.seed, epoch) * 1_000_003 + index) % 2**63)
             return self.dataset[index]
 
 
