@@ -10,7 +10,7 @@ import torch
 
 from wildcat import metrics
 from wildcat.cli import main
-from wildcat.combine import CombineError, combine_scores, predict
+from wildcat.combine import CombineError, combine, combine_scores, predict
 from wildcat.config import load_config
 from wildcat.data import get_dataset
 from wildcat.train import load_trained, train
@@ -136,9 +136,11 @@ def test_two_scales_end_to_end_through_the_cli(member_runs, tmp_path):
     out = tmp_path / "metrics.json"
     code = main(["combine", "--quiet", "--runs", *map(str, member_runs), "--out", str(out), "--scores-out",
                  str(tmp_path / "scores.npz"), "--config-name", "test", "--dataset-id", "synthetic",
-                 "--method", "wildcat", "--seed", "0"])
+                 "--method", "wildcat", "--seed", "0", "--crf-workers", "2"])
     assert code == 0
     document = json.loads(out.read_text())
+    # The CRF in 2 worker processes (above) or in this one: the same segmentation.
+    assert combine(member_runs, tmp_path / "inline.json", progress=False)["metrics"] == document["metrics"]
     assert {k: document[k] for k in ("config_name", "dataset", "method", "seed")} == {
         "config_name": "test", "dataset": "synthetic", "method": "wildcat", "seed": 0}
     assert set(document["metrics"]) == {"map", "loc_map", "seg_miou_argmax", "seg_miou_crf"}

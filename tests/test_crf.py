@@ -118,3 +118,13 @@ def test_params_defaults_and_validation():
         CRFParams(bilateral_srgb=0)
     with pytest.raises(ValueError, match="gaussian_compat"):
         CRFParams(gaussian_compat=-1)
+
+
+def test_labels_name_the_channels():
+    """``labels`` maps channel k of a CRF over a subset of the classes to the class's own id."""
+    image, probs, _ = two_region_scene(3)
+    channels = crf_refine(image, probs)
+    assert set(np.unique(channels)) == {0, 1}
+    np.testing.assert_array_equal(crf_refine(image, probs, labels=np.array([0, 7])), np.array([0, 7])[channels])
+    with pytest.raises(ValueError, match="one label per channel"):
+        crf_refine(image, probs, labels=np.array([0, 1, 2]))

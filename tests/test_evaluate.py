@@ -47,3 +47,17 @@ def test_metrics_json_has_every_metric(trained_run, tmp_path):
     assert result["num_test_images"] == 80
     overlays = sorted((tmp_path / "overlays").glob("*.png"))
     assert len(overlays) == 2
+
+
+def test_crf_worker_processes_give_the_same_metrics(trained_run, tmp_path):
+    """The dense CRF in 2 worker processes, a few images ahead, counts the same pixels as in
+    this process: metrics.json and the overlays are identical."""
+    documents = []
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}"
+        documents.append(evaluate(trained_run, out / "metrics.json", overlays_dir=out / "overlays", num_overlays=2,
+                                  progress=False, crf_workers=workers))
+    assert documents[0] == documents[1]
+    assert documents[0]["metrics"]["seg_miou_crf"] is not None
+    for first in sorted((tmp_path / "w0" / "overlays").glob("*.png")):
+        assert first.read_bytes() == (tmp_path / "w2" / "overlays" / first.name).read_bytes()

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from wildcat.crf import CRFParams, crf_refine
-from wildcat.segmentation import argmax_labels, class_logits, crf_labels, present_classes, unary_probabilities
+from wildcat.segmentation import argmax_labels, class_logits, crf_unaries, present_classes, unary_probabilities
 
 
 def test_present_classes_keeps_the_top_class():
@@ -78,7 +78,9 @@ def test_crf_over_present_labels_equals_the_crf_over_all_labels():
     maps[3] = torch.from_numpy((truth == 4) + 0.4 * rng.random((48, 64)))
     logits = class_logits(maps, torch.tensor([-2.0, 3.0, -1.0, 2.0, -3.0]), (48, 64))
     params = CRFParams(iterations=5)
-    labels = crf_labels(image, logits, 0.5, 5.0, params)
+    probs, label_ids = crf_unaries(logits, 0.5, 5.0)
+    assert probs.shape == (3, 48, 64) and list(label_ids) == [0, 2, 4]
+    labels = crf_refine(image, probs, params, labels=label_ids)
     everything = crf_refine(image, unary_probabilities(logits, 0.5, 5.0), params)
     np.testing.assert_array_equal(labels, everything)
     assert set(np.unique(labels)) == {0, 2, 4}

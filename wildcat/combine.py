@@ -204,7 +204,8 @@ def _combined_settings(configs: list[ExperimentConfig]) -> dict[str, Any]:
 
 
 def _combined_segmentation(test_set: Any, test: list[Prediction], combined: np.ndarray, tune_set: Any, tune_indices: list[int],
-                           tune: list[Prediction], combined_tune: np.ndarray, config: ExperimentConfig, progress: bool) -> MetricsDict:
+                           tune: list[Prediction], combined_tune: np.ndarray, config: ExperimentConfig, progress: bool,
+                           crf_workers: int) -> MetricsDict:
     """Segmentation of the multi-scale model (paper Table 9): every image's class logits are the
     mean over scales of the members' peak-normalized maps (:func:`wildcat.segmentation.class_logits`),
     the present classes those of the combined scores; the background value is tuned on the
@@ -215,7 +216,7 @@ def _combined_segmentation(test_set: Any, test: list[Prediction], combined: np.n
     tune_items = ((logits(tune, combined_tune, row, index, mask.shape), mask)
                   for row, index in enumerate(tune_indices) if (mask := tune_set.mask_for(index)) is not None)
     background = best_background(tune_items, list(config.seg_background_grid), len(test_set.classes) + 1)
-    scorer = SegmentationScorer(list(test_set.classes), background, config)
+    scorer = SegmentationScorer(list(test_set.classes), background, config, crf_workers)
     for index in tqdm(sorted(test[0].maps), desc="segmentation", leave=False, disable=not progress):
         mask = test_set.mask_for(index)
         rgb = np.asarray(test_set.load_image(index).convert("RGB"))
@@ -230,6 +231,7 @@ def combine(
     scores_out: str | Path | None = None,
     c: float = DEFAULT_C,
     progress: bool = True,
+    crf_workers: int = 0,
 ) -> dict[str, Any]:
     """Combine finished per-scale runs (Object Bank) and write ``metrics.json``.
 
@@ -240,6 +242,8 @@ def combine(
         scores_out: if given, an ``.npz`` with the combined test ``scores (N, C)``, the
             ``points (N, C, 2)`` used for localization and the per-scale ``test_scores (S, N, C)``.
         c: inverse regularization strength of :func:`combine_scores`.
+        crf_workers: dense-CRF worker processes (0 or 1: in this process); the metrics do not
+            depend on it.
     """
     configs = _member_configs(run_dirs)
     base = configs[0]
@@ -274,7 +278,8 @@ def combine(
         merge_metrics(result, localization_metrics(combined, points, test_set, base))
         result["protocol"]["loc_points_scale_px"] = configs[finest].image_size_px
     if tune_set is not None:
-        merge_metrics(result, _combined_segmentation(test_set, test, combined, tune_set, tune_indices, tune, combined_tune, base, progress))
+        merge_metrics(result, _combined_segmentation(test_set, test, combined, tune_set, tune_indices, tune, combined_tune, base,
+                                                     progress, crf_workers))
     result["protocol"]["combination"] = {
         "method": "object_bank", "classifier": "logistic_regression_l2", "c": c, "standardized": True,
         "fit_split": base.train_split, "multilabel": "one-vs-rest, difficult left out",

@@ -134,7 +134,8 @@ def crf_marginals(
 
 
 def crf_refine(
-    image: np.ndarray, probs: np.ndarray, params: CRFParams = CRFParams(), min_prob: float = 1e-5
+    image: np.ndarray, probs: np.ndarray, params: CRFParams = CRFParams(), min_prob: float = 1e-5,
+    labels: np.ndarray | None = None,
 ) -> np.ndarray:
     """Refine class probabilities into a label map with a dense CRF (``argmax`` of the marginals).
 
@@ -144,8 +145,16 @@ def crf_refine(
             upsampled to the image size), summing to 1 over ``K``.
         params: the CRF hyperparameters (:class:`CRFParams`).
         min_prob: clip before the log, see :func:`crf_marginals`.
+        labels: ``(K,)`` the label of each channel of ``probs`` (default ``0 .. K-1``), e.g. the
+            dataset's ids of the classes that a CRF over a subset of them was given.
 
     Returns:
-        ``(H, W)`` int64 label map in ``[0, K)`` (first class on ties).
+        ``(H, W)`` int64 label map with values in ``labels`` (first channel on ties).
     """
-    return np.argmax(crf_marginals(image, probs, params, min_prob), axis=0).astype(np.int64)
+    best = np.argmax(crf_marginals(image, probs, params, min_prob), axis=0).astype(np.int64)
+    if labels is None:
+        return best
+    labels = np.asarray(labels, np.int64)
+    if labels.shape != (probs.shape[0],):
+        raise ValueError(f"labels must give one label per channel of probs: shape {labels.shape} for {probs.shape[0]} channels")
+    return labels[best]

@@ -19,9 +19,12 @@ Results go to ``metrics.json`` (format in ``docs/contracts.md``) with per-class 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import multiprocessing
+from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -31,13 +34,13 @@ from tqdm.auto import tqdm
 
 from wildcat import distributed, metrics
 from wildcat.config import ExperimentConfig, load_config
-from wildcat.crf import CRFParams
+from wildcat.crf import CRFParams, crf_refine
 from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
 from wildcat.data.voc import voc_palette
 from wildcat.io import atomic_path, atomic_write_json
 from wildcat.model import WildcatNet
-from wildcat.segmentation import argmax_labels, class_logits, crf_labels
+from wildcat.segmentation import argmax_labels, class_logits, crf_unaries
 from wildcat.submission import write_voc_classification_submission
 from wildcat.train import load_trained, resolve_device
 
@@ -151,11 +154,23 @@ def tune_background(model: WildcatNet, config: ExperimentConfig, device: torch.d
     return best_background(items, list(config.seg_background_grid), len(dataset.classes) + 1)
 
 
+def _done(function: Callable[..., np.ndarray], *args: Any) -> Future:
+    """``function(*args)`` run here, as a finished future."""
+    future: Future = Future()
+    future.set_result(function(*args))
+    return future
+
+
 class SegmentationScorer:
     """Confusion matrices of the argmax labels and of their dense-CRF refinement (paper Table 9),
-    over background + the ``classes``, with the ``background`` value tuned on a training split."""
+    over background + the ``classes``, with the ``background`` value tuned on a training split.
 
-    def __init__(self, classes: list[str], background: float, config: ExperimentConfig) -> None:
+    The CRF (single-threaded pydensecrf, about 1.5 s per VOC-sized image) runs in this process,
+    or with ``crf_workers > 1`` in that many worker processes, a few images ahead of the forward
+    pass: the confusion matrices are sums of integer counts, so the result is the same.
+    """
+
+    def __init__(self, classes: list[str], background: float, config: ExperimentConfig, crf_workers: int = 0) -> None:
         self.classes = list(classes)
         self.background = background
         self.unary_scale = config.seg_unary_scale
@@ -163,19 +178,35 @@ class SegmentationScorer:
         self.tuned_on = config.seg_tune_split
         num_labels = len(self.classes) + 1
         self.confusions = np.zeros((2, num_labels, num_labels), np.int64)  # argmax, CRF
+        # spawn: workers import only wildcat.crf (numpy, pydensecrf), never a forked copy of torch.
+        self._pool = (ProcessPoolExecutor(crf_workers, mp_context=multiprocessing.get_context("spawn"))
+                      if crf_workers > 1 else None)
+        self._max_pending = 2 * crf_workers
+        self._pending: collections.deque[tuple[Future, np.ndarray]] = collections.deque()
 
-    def add(self, rgb: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def add(self, rgb: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, Future]:
         """Score one image (``rgb (H, W, 3)`` uint8, class logits ``(C, H, W)``, mask ``(H, W)``);
-        returns its argmax and CRF labels ``(H, W)``."""
+        returns its argmax labels ``(H, W)`` and a future of its CRF labels."""
         labels = argmax_labels(logits, self.background)
-        refined = crf_labels(rgb, logits, self.background, self.unary_scale, self.params)
-        num_labels = len(self.classes) + 1
-        self.confusions[0] += metrics.confusion_matrix(labels, mask, num_labels)
-        self.confusions[1] += metrics.confusion_matrix(refined, mask, num_labels)
+        self.confusions[0] += metrics.confusion_matrix(labels, mask, len(self.classes) + 1)
+        probs, label_ids = crf_unaries(logits, self.background, self.unary_scale)
+        run = self._pool.submit if self._pool is not None else _done
+        refined = run(crf_refine, rgb, probs, self.params, 1e-5, label_ids)
+        self._pending.append((refined, mask))
+        while len(self._pending) > self._max_pending:
+            self._count_oldest()
         return labels, refined
+
+    def _count_oldest(self) -> None:
+        refined, mask = self._pending.popleft()
+        self.confusions[1] += metrics.confusion_matrix(refined.result(), mask, len(self.classes) + 1)
 
     def result(self) -> MetricsDict:
         """``metrics``/``per_class``/``protocol`` entries, summed over the ranks of a distributed run."""
+        while self._pending:
+            self._count_oldest()
+        if self._pool is not None:
+            self._pool.shutdown()
         confusions = distributed.all_reduce_sum(self.confusions)
         result: MetricsDict = {"metrics": {}, "per_class": {}, "protocol": {
             "seg_background": self.background, "seg_tuned_on": self.tuned_on, "crf": dataclasses.asdict(self.params)}}
@@ -233,6 +264,7 @@ def evaluate(
     num_overlays: int = 4,
     scores_out: str | Path | None = None,
     progress: bool = True,
+    crf_workers: int = 0,
 ) -> dict[str, Any]:
     """Evaluate the finished run in ``run_dir`` on its test split; write and return metrics.json.
 
@@ -244,23 +276,28 @@ def evaluate(
             ``num_overlays`` segmentation images go there.
         scores_out: if given, an ``.npz`` file with the test ``scores (N, C)`` and the localization
             ``points (N, C, 2)`` (inputs of the multi-scale combination).
+        crf_workers: dense-CRF worker processes (per rank); 0 or 1: in this process. The
+            metrics do not depend on it.
     """
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
     with distributed.session(device.type) as info:
         if device.type == "cuda" and info.distributed:
             device = torch.device("cuda", info.local_rank)
-        return _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, config, device)
+        return _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, crf_workers,
+                         config, device)
 
 
-def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, config, device) -> dict[str, Any]:
+def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, crf_workers, config,
+              device) -> dict[str, Any]:
     """:func:`evaluate` on this rank's share of the test images; the shares are gathered so that
     every rank returns (and rank 0 writes) what a single process would."""
     progress = progress and distributed.is_main()
     dataset = get_dataset(config.dataset, config.data_root, config.test_split)
     model, config = load_trained(run_dir, len(dataset.classes), device)
     classes = list(dataset.classes)
-    scorer = SegmentationScorer(classes, tune_background(model, config, device, progress), config) if dataset.has_masks else None
+    scorer = (SegmentationScorer(classes, tune_background(model, config, device, progress), config, crf_workers)
+              if dataset.has_masks else None)
     all_indices, all_scores, all_points = [], [], []
     # The overlays: the first ``num_overlays`` images with masks, whichever rank evaluates them.
     overlay_indices = set(masked_indices(dataset, num_overlays)) if overlays_dir is not None and scorer else set()
@@ -277,7 +314,8 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
             rgb = np.asarray(dataset.load_image(index).convert("RGB"))
             labels, refined = scorer.add(rgb, class_logits(maps[k], scores[k], mask.shape), mask)
             if index in overlay_indices:
-                save_overlay(Path(overlays_dir) / f"{dataset.image_id(index)}.png", rgb, maps[k][scores[k].argmax()], labels, refined)
+                save_overlay(Path(overlays_dir) / f"{dataset.image_id(index)}.png", rgb, maps[k][scores[k].argmax()], labels,
+                             refined.result())
 
     num_classes = len(classes)
     shares = distributed.all_gather_objects((

@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from wildcat.crf import CRFParams, crf_refine
 
 
 def present_classes(scores: Tensor, score_threshold: float = 0.0) -> Tensor:
@@ -83,10 +82,11 @@ def unary_probabilities(logits: np.ndarray, background: float, unary_scale: floa
     return (exp / exp.sum(axis=0, keepdims=True)).astype(np.float32)
 
 
-def crf_labels(rgb: np.ndarray, logits: np.ndarray, background: float, unary_scale: float,
-               params: CRFParams) -> np.ndarray:
-    """``(H, W)`` int64 labels (0: background, ``c + 1``: class ``c``) of the dense CRF over the
-    labels the argmax can give: background and the classes judged present (finite ``logits``).
+def crf_unaries(logits: np.ndarray, background: float, unary_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The dense CRF's input over the labels the argmax can give: background and the classes
+    judged present (finite ``logits``): ``(probs (P + 1, H, W), labels (P + 1,))``, the labels
+    in the dataset's numbering (0: background, ``c + 1``: class ``c``), for
+    ``wildcat.crf.crf_refine(rgb, probs, params, labels=labels)``.
 
     The absent classes have probability 0 in :func:`unary_probabilities`; a mean-field CRF with
     the Potts model never gives such a label to a pixel (its unary and pairwise costs are both
@@ -95,12 +95,8 @@ def crf_labels(rgb: np.ndarray, logits: np.ndarray, background: float, unary_sca
     image with 3 labels instead of 21 (``benchmarks/engine.py``, one CPU core).
 
     Args:
-        rgb: ``(H, W, 3)`` uint8 image.
         logits: ``(C, H, W)`` from :func:`class_logits` (``-inf`` for absent classes).
         background, unary_scale: as in :func:`unary_probabilities`.
-        params: the CRF hyperparameters.
     """
     present = np.flatnonzero(np.isfinite(logits).any(axis=(1, 2)))
-    label_ids = np.concatenate([[0], present + 1])
-    refined = crf_refine(rgb, unary_probabilities(logits[present], background, unary_scale), params)
-    return label_ids[refined]
+    return unary_probabilities(logits[present], background, unary_scale), np.concatenate([[0], present + 1])

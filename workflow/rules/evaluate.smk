@@ -25,5 +25,5 @@ rule evaluate:
         "../envs/wildcat.yaml"
     shell:
         "OMP_NUM_THREADS={threads} {params.wildcat} evaluate --quiet --run {params.run} --out {output} "
-        "--overlays {params.overlays} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
+        "--overlays {params.overlays} --crf-workers {threads} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
         "--method {wildcards.method} --seed {wildcards.seed} > {log} 2>&1"
