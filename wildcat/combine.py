@@ -219,7 +219,7 @@ def _combined_segmentation(test_set: Any, test: list[Prediction], combined: np.n
     scorer = SegmentationScorer(list(test_set.classes), background, config, crf_workers)
     for index in tqdm(sorted(test[0].maps), desc="segmentation", leave=False, disable=not progress):
         mask = test_set.mask_for(index)
-        rgb = np.asarray(test_set.load_image(index).convert("RGB"))
+        rgb = np.asarray(test_set.load_image(index))  # RGB (ImageDataset.load_image)
         scorer.add(rgb, logits(test, combined, index, index, mask.shape), mask)
     return scorer.result()
 

@@ -165,7 +165,7 @@ class SegmentationScorer:
     """Confusion matrices of the argmax labels and of their dense-CRF refinement (paper Table 9),
     over background + the ``classes``, with the ``background`` value tuned on a training split.
 
-    The CRF (single-threaded pydensecrf, about 1.5 s per VOC-sized image) runs in this process,
+    The CRF (single-threaded pydensecrf, 1.5-2.5 s per VOC-sized image on our CPU) runs in this process,
     or with ``crf_workers > 1`` in that many worker processes, a few images ahead of the forward
     pass: the confusion matrices are sums of integer counts, so the result is the same.
     """
@@ -181,7 +181,7 @@ class SegmentationScorer:
         # spawn: workers import only wildcat.crf (numpy, pydensecrf), never a forked copy of torch.
         self._pool = (ProcessPoolExecutor(crf_workers, mp_context=multiprocessing.get_context("spawn"))
                       if crf_workers > 1 else None)
-        self._max_pending = 2 * crf_workers
+        self._max_pending = 2 * crf_workers if self._pool is not None else 0  # images the CRF may run behind
         self._pending: collections.deque[tuple[Future, np.ndarray]] = collections.deque()
 
     def add(self, rgb: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, Future]:
@@ -311,7 +311,7 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
             mask = dataset.mask_for(index)
             if mask is None:
                 continue
-            rgb = np.asarray(dataset.load_image(index).convert("RGB"))
+            rgb = np.asarray(dataset.load_image(index))  # RGB (ImageDataset.load_image)
             labels, refined = scorer.add(rgb, class_logits(maps[k], scores[k], mask.shape), mask)
             if index in overlay_indices:
                 save_overlay(Path(overlays_dir) / f"{dataset.image_id(index)}.png", rgb, maps[k][scores[k].argmax()], labels,
