@@ -277,7 +277,9 @@ def evaluate(
         scores_out: if given, an ``.npz`` file with the test ``scores (N, C)`` and the localization
             ``points (N, C, 2)`` (inputs of the multi-scale combination).
         crf_workers: dense-CRF worker processes (per rank); 0 or 1: in this process. The
-            metrics do not depend on it.
+            metrics do not depend on it. The workers are spawned, so they re-import the main
+            script: fine from the CLI, a script or a notebook, not from a program piped to
+            ``python -``.
     """
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
