@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import socket
 from pathlib import Path
 
 import pytest
@@ -33,3 +35,26 @@ def tiny_config(data_root: Path, **overrides) -> ExperimentConfig:
     )
     values.update(overrides)
     return make_config(values)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that no process holds, below the kernel's ephemeral range.
+
+    A port that the kernel handed out (``bind(("", 0))``) and that the test closes before a child
+    binds it can meanwhile be handed out again, to any process that connects somewhere; one below
+    ``ip_local_port_range`` is never handed out, so only an explicit bind can take it.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768  # Linux's default
+    candidates = list(range(20000, min(low, 30000)))
+    random.SystemRandom().shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port in 20000..{min(low, 30000) - 1}")

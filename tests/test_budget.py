@@ -48,7 +48,7 @@ def tiny_grid(tmp_path):
             "methods": ["a", ["c"]],  # a YAML alias inside the list loads as a nested list
             "multiscale": {"method": "ms", "scales": [{"image_size_px": 224}, {"image_size_px": 448}], "seeds": [0]},
         }},
-        "methods": {"a": {"num_maps": 1}},
+        "methods": {"a": {"num_maps": 1}, "c": {}},  # every listed id defined, as the workflow requires
     }
     path = tmp_path / "grid.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -33,7 +33,7 @@ def test_train_help_lists_every_setting():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--alpha", "-1"], "config key 'alpha': bad value -1.0; allowed: a number >= 0"),
+        (["--alpha", "-1"], "config key 'alpha': bad value -1.0; allowed: a finite number >= 0"),
         (["--backbone", "vgg"], "config key 'backbone': bad value 'vgg'; allowed: resnet18 | resnet34"),
         (["--kmax", "top"], "config key 'kmax': bad value 'top'"),
     ],
@@ -64,3 +64,11 @@ def test_unfinished_run_cannot_be_evaluated(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert main(["evaluate", "--run", str(tmp_path / "run"), "--out", str(tmp_path / "m.json")]) == 2
     assert "config.yaml" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    # `wildcat download --list | head -c 0`: the reader has gone before wildcat writes (it starts
+    # in a fraction of the time Python takes); no BrokenPipeError traceback.
+    command = f"{sys.executable} -m wildcat download --list --root {tmp_path} | head -c 0; exit ${{PIPESTATUS[0]}}"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stderr == "", result.stderr

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 
 import numpy as np
 import pytest
@@ -24,7 +23,7 @@ from wildcat import distributed
 from wildcat.evaluate import evaluate
 from wildcat.train import CHECKPOINT, FINAL_WEIGHTS, EpochSampler, train
 
-from conftest import tiny_config
+from conftest import free_port, tiny_config
 
 #: Final weights of 2 x B against 1 x 2B after 30 SGD steps (float32 summation order only).
 RTOL, ATOL = 1e-4, 1e-6
@@ -34,12 +33,6 @@ def _config(data_root, **overrides):
     values = dict(optimizer="sgd", lr=0.05, momentum=0.9, schedule="constant", epochs=2, batch_size=16)
     values.update(overrides)
     return tiny_config(data_root, batchnorm="frozen", **values)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _worker(rank: int, world_size: int, port: int, jobs: list) -> None:
@@ -99,7 +92,7 @@ def test_two_processes_match_one_process_with_double_batch(tiny_data_root, tmp_p
         ("unfinish", tmp_path / "resumed"),
         ("train", half, tmp_path / "resumed"),
     ]
-    mp.spawn(_worker, args=(2, _free_port(), jobs), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), jobs), nprocs=2, join=True)
 
     # 2 x 8 == 1 x 16 (to float summation order), and the log records the global batch's loss.
     _assert_same_weights(single / FINAL_WEIGHTS, tmp_path / "ddp" / FINAL_WEIGHTS)
@@ -116,7 +109,10 @@ def test_two_processes_match_one_process_with_double_batch(tiny_data_root, tmp_p
 
     single_doc = json.loads((tmp_path / "single.json").read_text())
     ddp_doc = json.loads((tmp_path / "ddp_eval.json").read_text())
+    provenances = ddp_doc.pop("provenance"), single_doc.pop("provenance")  # the process counts and times differ
     assert ddp_doc == single_doc
+    assert [p["evaluation"]["device"]["count"] for p in provenances] == [2, 1]
+    assert provenances[0]["config"] == provenances[1]["config"]
     a, b = np.load(tmp_path / "single.npz"), np.load(tmp_path / "ddp_eval.npz")
     np.testing.assert_allclose(a["scores"], b["scores"], rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(a["points"], b["points"])

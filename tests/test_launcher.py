@@ -5,10 +5,10 @@ workflow/rules/common.smk; docs/distributed.md), and a real two-"node" DDP run o
    4 GPUs of one node and 2 nodes x 4 GPUs: the exact shell command, and the sbatch options that
    snakemake-executor-plugin-slurm makes of the job's resources (its own ``get_submit_command``,
    fed the resources the dry run prints).
-2. The torchrun part of the several-node launcher, run twice on this machine as ``srun
-   --ntasks-per-node=1`` runs it once per node (CPU, gloo, one process per "node", c10d rendezvous
-   on a free port), must train the same model, bit for bit, as ``torchrun --standalone
-   --nproc_per_node 2``: both are world size 2 and give each rank the same batches, and an
+2. The several-node launcher, with ``srun`` replaced by a stand-in that runs its command once
+   per "node" on this machine (CPU, gloo, one process per "node", the c10d store hosted by
+   ``python -m wildcat.rendezvous`` on a free port), must train the same model, bit for bit, as
+   ``torchrun --standalone --nproc_per_node 2``: both are world size 2 and give each rank the same batches, and an
    all-reduce of two values is exact whatever the order. No SLURM and no GPU are involved.
 """
 
@@ -27,7 +27,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import tiny_config
+from conftest import free_port, tiny_config
 from test_workflow import ROOT, TINY, snakemake
 from wildcat.config import save_config
 from wildcat.train import CHECKPOINT, FINAL_WEIGHTS
@@ -35,9 +35,11 @@ from wildcat.train import CHECKPOINT, FINAL_WEIGHTS
 TRAIN_TARGET = "runs/tiny/synthetic/wildcat/seed0/model.pt"
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
-MULTI_NODE = ("srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=32 --gres=gpu:4 --kill-on-bad-exit=1 "
+PORT = "$((29500 + SLURM_JOB_ID % 1000))"
+MULTI_NODE = (f"python -m wildcat.rendezvous --port={PORT} "
+              "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=32 --gres=gpu:4 --kill-on-bad-exit=1 "
               "torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID "
-              "--rdzv_endpoint=$(hostname):$((29500 + SLURM_JOB_ID % 1000))")
+              f"--rdzv_endpoint=$(hostname):{PORT} --rdzv_conf=is_host=false")
 
 #: layout -> (the dataset's `resources`, the launcher, sbatch options present, sbatch options absent)
 LAYOUTS = {
@@ -101,7 +103,7 @@ def test_train_launcher_for_each_layout(tmp_path, layout):
     resources, launcher, present, absent = LAYOUTS[layout]
     shell, job_resources = dry_run_train(tmp_path, resources)
     assert launcher_of(shell) == launcher
-    assert f" {launcher} -m wildcat train --quiet --out runs/tiny/synthetic/wildcat/seed0 " in shell
+    assert f" {launcher} -m wildcat train --quiet --restart-if-changed --out runs/tiny/synthetic/wildcat/seed0 " in shell
     call = sbatch_options(job_resources)
     for option in present:
         assert re.search(rf"(^| ){re.escape(option)}( |$)", call), (option, call)
@@ -115,60 +117,67 @@ def test_train_launcher_for_each_layout(tmp_path, layout):
 def test_several_nodes_without_gpus_start_one_process_per_node(tmp_path):
     shell, job_resources = dry_run_train(tmp_path, {"nodes": 3})
     assert launcher_of(shell) == (
+        f"python -m wildcat.rendezvous --port={PORT} "
         "srun --nodes=3 --ntasks=3 --ntasks-per-node=1 --cpus-per-task=1 --kill-on-bad-exit=1 torchrun --nnodes=3 "
-        "--nproc_per_node=1 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID --rdzv_endpoint=$(hostname):$((29500 + SLURM_JOB_ID % 1000))"
+        f"--nproc_per_node=1 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID --rdzv_endpoint=$(hostname):{PORT} "
+        "--rdzv_conf=is_host=false"
     )
     call = sbatch_options(job_resources)
     assert " --nodes=3 " in call and " --ntasks=3 " in call and "gpu" not in call
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: What ``srun --ntasks=N ... COMMAND`` does on N nodes, on this machine: COMMAND N times at once
+#: (SLURM_NODEID = task number), task i's output in $SRUN_LOGS/task<i>.log, the worst exit status.
+FAKE_SRUN = """#!/usr/bin/env bash
+tasks=1
+while [[ $1 == --* ]]; do case $1 in --ntasks=*) tasks=${1#--ntasks=};; esac; shift; done
+pids=()
+for ((i = 0; i < tasks; i++)); do SLURM_NODEID=$i SLURM_PROCID=$i "$@" >"$SRUN_LOGS/task$i.log" 2>&1 & pids+=($!); done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=$?; done
+exit $status
+"""
 
 
-def _run_all(commands: list[list[str]], env: dict[str, str], timeout_s: int = 150) -> list[str]:
-    """Start the commands together, wait for all of them; their output (stdout and stderr)."""
-    processes = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for command in commands]
-    try:
-        outputs = [process.communicate(timeout=timeout_s)[0] for process in processes]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-    for process, output in zip(processes, outputs):
-        assert process.returncode == 0, output[-3000:]
-    return outputs
+def _run(command: list[str], env: dict[str, str], timeout_s: int = 300) -> str:
+    """Run the command to its end; its output (stdout and stderr), which must end with status 0."""
+    result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            timeout=timeout_s)
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result.stdout
 
 
 @pytest.mark.slow
 def test_two_node_launcher_trains_as_one_node_with_two_processes(tiny_data_root, tmp_path):
-    # The torchrun part of the wired launcher for 2 nodes on the CPU: one process per node.
+    # The wired launcher for 2 nodes on the CPU (one process per node), srun replaced by a stand-in
+    # that starts its command once per "node" on this machine.
     (tmp_path / "dry").mkdir()
     shell, _ = dry_run_train(tmp_path / "dry", {"nodes": 2})
-    torchrun = launcher_of(shell).split(" torchrun ", 1)[1]
-    assert torchrun.startswith("--nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d") and ":$((29500 + SLURM_JOB_ID % 1000))" in torchrun
-    torchrun = torchrun.replace(":$((29500 + SLURM_JOB_ID % 1000))", f":{_free_port()}")  # the one port this test may take
+    launcher = launcher_of(shell)
+    assert launcher.startswith(f"python -m wildcat.rendezvous --port={PORT} srun --nodes=2 --ntasks=2 ")
+    assert " torchrun --nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d " in launcher
+    launcher = launcher.replace(PORT, str(free_port()))  # the one port this test may take
     try:
         socket.gethostbyname(socket.gethostname())
     except OSError:  # `$(hostname)` must resolve, as cluster node names do
-        torchrun = torchrun.replace("$(hostname)", "127.0.0.1")
+        launcher = launcher.replace("$(hostname)", "127.0.0.1")
+    bin_dir, logs = tmp_path / "bin", tmp_path / "srun_logs"
+    bin_dir.mkdir(), logs.mkdir()
+    (bin_dir / "srun").write_text(FAKE_SRUN)
+    (bin_dir / "srun").chmod(0o755)
 
     config = tiny_config(tiny_data_root, epochs=2, batch_size=16)  # 240 images: 2 x 8 steps of 2 x 16
     save_config(config, tmp_path / "exp.yaml")
     train = f"-m wildcat train --quiet --config {shlex.quote(str(tmp_path / 'exp.yaml'))} --out "
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "SLURM_JOB_ID": "4242",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "SLURM_JOB_ID": "4242", "SRUN_LOGS": str(logs),
+           "PATH": os.pathsep.join([str(bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]])}
 
-    # What `srun --ntasks-per-node=1` does on two nodes: the same command once on each.
-    two_nodes = shlex.quote(str(tmp_path / "two_nodes"))
-    outputs = _run_all([["bash", "-c", f"torchrun {torchrun} {train}{two_nodes}"]] * 2, env)
-    for output in outputs:  # each "node"'s rank prints the final weights at the end
-        assert output.strip().splitlines()[-1] == str(tmp_path / "two_nodes" / FINAL_WEIGHTS), output[-3000:]
-    _run_all([[TORCHRUN, "--standalone", "--nproc_per_node=2", *shlex.split(train), str(tmp_path / "one_node")]], env)
+    _run(["bash", "-c", f"{launcher} {train}{shlex.quote(str(tmp_path / 'two_nodes'))}"], env)
+    for task in (0, 1):  # each "node"'s rank prints the final weights, and no torchrun lost the store
+        output = (logs / f"task{task}.log").read_text()
+        assert str(tmp_path / "two_nodes" / FINAL_WEIGHTS) in output.splitlines(), output[-3000:]
+        assert "RendezvousConnectionError" not in output and "failed to shutdown" not in output, output[-3000:]
+    _run([TORCHRUN, "--standalone", "--nproc_per_node=2", *shlex.split(train), str(tmp_path / "one_node")], env)
 
     for name in (FINAL_WEIGHTS, CHECKPOINT):
         two = torch.load(tmp_path / "two_nodes" / name, weights_only=False)

@@ -10,6 +10,7 @@ import torchvision
 from torch import nn
 
 from wildcat.backbones import build_backbone
+from wildcat.config import class_map_side
 from wildcat.model import WildcatNet
 from wildcat.pooling import wildcat_pool2d
 
@@ -29,6 +30,15 @@ def test_shapes(backbone, size, map_side):
     assert scores.shape == (2, 5)
     assert model.output_stride * map_side == size
     assert torch.allclose(scores, wildcat_pool2d(maps, 0.2, None, 0.7))
+
+
+@pytest.mark.parametrize(("backbone", "size"), [("cnn6", 1), ("cnn6", 50), ("cnn6", 97), ("resnet18", 33), ("resnet18", 100)])
+def test_class_map_side_is_the_backbones_own(backbone, size):
+    # The torch-free size the config validates k+ / k- against (wildcat.config) is the real one.
+    model = WildcatNet(2, backbone=backbone, num_maps=1, kmax=1, kmin=0).eval()
+    with torch.no_grad():
+        maps = model.class_maps(torch.zeros(1, 3, size, size))
+    assert maps.shape[-2:] == (class_map_side(backbone, size),) * 2
 
 
 def test_m1_is_the_single_map_baseline():

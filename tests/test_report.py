@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from wildcat import report
+from wildcat.cli import main
 from wildcat.report import (
     METHOD_LABELS,
     NO_PAPER_VALUE,
@@ -178,7 +179,7 @@ def test_load_runs_rejects_unknown_metric_and_bad_schema(tmp_path):
     with pytest.raises(ValueError, match="unknown metric key 'mAP'"):
         load_runs(tmp_path)
     record = json.loads(path.read_text())
-    record["schema"] = 2
+    record["schema"] = 3
     path.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="schema"):
         load_runs(tmp_path)
@@ -372,3 +373,123 @@ def test_write_figures(runs_dir, paper, tmp_path):
 def test_write_figures_needs_a_config_when_several(runs_dir, paper, tmp_path):
     with pytest.raises(ValueError, match="config_name"):
         write_figures(load_runs(runs_dir), paper, tmp_path)
+
+
+# ------------------------------------------------------------------------------------------
+# `wildcat report`: a whole report or an error, never a wrong or half report with exit status 0
+
+
+def report_cli(runs: Path, out: Path, config: str = "default") -> int:
+    return main(["report", "--runs", str(runs), "--paper", str(PAPER_DIR), "--config-name", config,
+                 "--out", str(out)])
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path, with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def old_report(runs_dir: Path, tmp_path: Path) -> Path:
+    """A good report of the fake runs in tmp_path/report."""
+    out = tmp_path / "report"
+    assert report_cli(runs_dir, out) == 0
+    return out
+
+
+def assert_one_line_error(err: str, *words: str) -> None:
+    assert err.startswith("wildcat report: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    for word in words:
+        assert word in err, err
+
+
+@pytest.mark.parametrize(("runs", "config", "words"), [
+    ("runs", "defualt", ["'defualt'", "configs there: default, other"]),
+    ("no_such_folder", "default", ["no_such_folder", "does not exist"]),
+])
+def test_report_of_no_runs_is_an_error_and_keeps_the_old_report(old_report, tmp_path, capsys, runs, config, words):
+    before = snapshot(old_report)
+    capsys.readouterr()
+    assert report_cli(tmp_path / runs, old_report, config) == 2
+    assert_one_line_error(capsys.readouterr().err, str(tmp_path / runs), *words)
+    assert snapshot(old_report) == before
+
+
+def test_interrupted_report_leaves_the_old_one_and_no_temporary_folder(old_report, runs_dir, tmp_path, monkeypatch):
+    before = snapshot(old_report)
+    write_run(runs_dir, "synthetic", "wildcat", 2, {"map": 90.0, "loc_map": 75.0}, DEFAULT)  # new tables
+
+    def crash(figure: Any, path: Path) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(report, "_save_png", crash)  # after the tables, before the figures
+    with pytest.raises(RuntimeError, match="disk full"):
+        report_cli(runs_dir, old_report)
+    assert snapshot(old_report) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "runs"]
+
+
+def test_report_replaces_the_old_folder_whole(old_report, runs_dir, tmp_path):
+    assert (old_report / "figures" / "methods_voc2012.png").is_file()
+    for path in (runs_dir / "default" / "voc2012").rglob("metrics.json"):
+        path.unlink()
+    assert report_cli(runs_dir, old_report) == 0
+    assert not (old_report / "figures" / "methods_voc2012.png").exists()  # no stale figure beside the tables
+    fresh = tmp_path / "fresh"
+    assert report_cli(runs_dir, fresh) == 0
+    assert snapshot(old_report) == snapshot(fresh)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fresh", "report", "runs"]
+
+
+def test_report_refuses_to_replace_a_folder_of_other_files(runs_dir, tmp_path, capsys):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "todo.txt").write_text("keep me")
+    assert report_cli(runs_dir, out) == 2
+    assert_one_line_error(capsys.readouterr().err, "todo.txt")
+    assert snapshot(out) == {"todo.txt": b"keep me"}
+
+
+@pytest.mark.parametrize(("text", "words"), [
+    ("{not json", ["not valid JSON"]),
+    (json.dumps({"schema": 1, "config_name": "default", "dataset": "synthetic", "method": "wildcat", "seed": 0,
+                 "settings": DEFAULT, "metrics": [80.0]}), ["'metrics' must be a JSON object"]),
+    (json.dumps({"schema": 1, "config_name": "default", "dataset": "synthetic", "method": "wildcat", "seed": 0,
+                 "settings": DEFAULT, "metrics": {"mAP": 80.0}}), ["unknown metric key 'mAP'"]),
+])
+def test_bad_metrics_json_is_a_one_line_cli_error(runs_dir, tmp_path, capsys, text, words):
+    path = runs_dir / "default" / "synthetic" / "wildcat" / "seed0" / "metrics.json"
+    path.write_text(text)
+    assert report_cli(runs_dir, tmp_path / "report") == 2
+    assert_one_line_error(capsys.readouterr().err, str(path), *words)
+    assert not (tmp_path / "report").exists()
+    with pytest.raises(ValueError):  # a ResultsFormatError is a ValueError too
+        load_runs(runs_dir)
+
+
+def test_a_copied_seed_is_refused_naming_both_files(runs_dir, tmp_path, capsys):
+    seed0 = runs_dir / "default" / "synthetic" / "wildcat" / "seed0" / "metrics.json"
+    seed7 = seed0.parents[1] / "seed7" / "metrics.json"
+    seed7.parent.mkdir()
+    seed7.write_text(json.dumps({**json.loads(seed0.read_text()), "seed": 7}))
+    assert report_cli(runs_dir, tmp_path / "report") == 2
+    assert_one_line_error(capsys.readouterr().err, str(seed0), str(seed7), "identical apart from")
+    with pytest.raises(report.ResultsFormatError):
+        load_runs(runs_dir)
+    # Another seed with other metrics is a run of its own.
+    seed7.write_text(json.dumps({**json.loads(seed0.read_text()), "seed": 7, "metrics": {"map": 81.0}}))
+    assert len(load_runs(runs_dir)) == 33 + 1
+
+
+def test_runs_in_no_table_are_named_on_stderr(runs_dir, paper, tmp_path, capsys):
+    # decoy_a0: another image size than wildcat's, so in no ablation; wildcat_a0.7: the same
+    # settings as its base wildcat, which the alpha ablation keeps instead. The other config's
+    # gap is not part of this report.
+    expected = ["default/synthetic/decoy_a0", "default/synthetic/wildcat_a0.7"]
+    assert report_cli(runs_dir, tmp_path / "report") == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split()[3] for line in lines] == expected
+    assert all(line.startswith("wildcat report: note: ") and "in no table" in line for line in lines)
+    runs = load_runs(runs_dir)
+    assert report.unused_runs(runs, build_tables(runs, paper, "default"), "default") == expected

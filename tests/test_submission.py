@@ -140,7 +140,7 @@ def test_evaluate_on_the_test_split_writes_the_server_archive(test_root, tmp_pat
 
     run = tmp_path / "run"
     config = make_config(dict(dataset="voc2012", data_root=str(test_root), train_split="train", test_split="test",
-                              backbone="cnn6", weights=None, image_size_px=32, device="cpu", workers=0, batch_size=2))
+                              backbone="cnn6", weights=None, image_size_px=32, kmax=0.1, device="cpu", workers=0, batch_size=2))
     save_config(config, run / "config.yaml")
     torch.manual_seed(0)
     torch.save(WildcatNet(20, backbone="cnn6", num_maps=4, kmax=0.1).state_dict(), run / "model.pt")

@@ -54,7 +54,8 @@ def test_short_training_learns(tiny_data_root, tmp_path):
     losses = [float(row["loss"]) for row in _log(run)]
     assert len(losses) == 6
     assert losses[-1] < 0.8 * losses[0]
-    assert sorted((run).iterdir()) == sorted(run / name for name in ("checkpoint.pt", "config.yaml", "model.pt", "train_log.csv"))
+    assert sorted((run).iterdir()) == sorted(run / name for name in (
+        "checkpoint.pt", "config.yaml", "model.pt", "provenance.json", "train_log.csv"))
     result = evaluate(run, tmp_path / "metrics.json", progress=False)
     from wildcat.data import get_dataset
 

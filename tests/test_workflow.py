@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from wildcat.grid import Grid
 from wildcat.report import TABLE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,28 +34,16 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 def expected_runs(config_path: Path) -> list[tuple[str, str, int]]:
-    """The single-model runs that are evaluated (the `methods` lists)."""
-    config = yaml.safe_load(config_path.read_text())
-    runs = []
-    for dataset, spec in config["datasets"].items():
-        methods = [m for item in spec["methods"] for m in (item if isinstance(item, list) else [item])]
-        seeds = spec.get("seeds", config["seeds"])
-        runs += [(dataset, m, s) for m in methods for s in spec.get("method_seeds", {}).get(m, seeds)]
-    return runs
+    """The single-model runs that are evaluated (the `methods` lists), as wildcat.grid reads them."""
+    return [(run.dataset, run.method, run.seed) for run in Grid(yaml.safe_load(config_path.read_text())).runs
+            if not run.members]
 
 
 def expected_multiscale(config_path: Path) -> tuple[list[tuple[str, str, int]], set[tuple[str, str, int]]]:
     """The multi-scale combinations (dataset, method, seed) and their member runs."""
-    config = yaml.safe_load(config_path.read_text())
-    combined, members = [], set()
-    for dataset, spec in config["datasets"].items():
-        models = spec.get("multiscale") or []
-        for multiscale in models if isinstance(models, list) else [models]:
-            for seed in multiscale.get("seeds", spec.get("seeds", config["seeds"])):
-                method = multiscale.get("method", "wildcat")
-                combined.append((dataset, method, seed))
-                members |= {(dataset, f"{method}_s{scale['image_size_px']}", seed) for scale in multiscale["scales"]}
-    return combined, members
+    combined = [run for run in Grid(yaml.safe_load(config_path.read_text())).runs if run.members]
+    return ([(run.dataset, run.method, run.seed) for run in combined],
+            {(run.dataset, member, run.seed) for run in combined for member in run.members})
 
 
 def test_lint_is_clean():
@@ -163,6 +152,38 @@ def test_bad_multiscale_config_fails_at_parse_time(tmp_path, edit, message):
     result = snakemake("-n", "--configfile", str(_write_config(tmp_path / "config.yaml", edit)), "--directory", str(tmp_path))
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["methods"]["wildcat"].update(kmax=-3), "methods.wildcat: config key 'kmax': bad value -3"),
+        (lambda c: c["methods"]["wildcat"].update(alpha="high"), "methods.wildcat: config key 'alpha': bad value 'high'"),
+        (lambda c: c["methods"]["gmp"].update(num_maps=0), "methods.gmp: config key 'num_maps': bad value 0"),
+        (lambda c: c["methods"]["wildcat"].update(alpha=float("inf")), "config key 'alpha': bad value inf"),
+        (lambda c: c["datasets"]["synthetic"]["experiment"].update(dataset="imagenet"),
+         "datasets.synthetic.experiment: config key 'dataset': bad value 'imagenet'"),
+        (lambda c: c["datasets"]["synthetic"]["experiment"].update(epcohs=3),
+         "datasets.synthetic.experiment: unknown config key 'epcohs'"),
+        (lambda c: c["datasets"]["synthetic"]["methods"].append("wildkat"),
+         "datasets.synthetic.methods: unknown method id 'wildkat'"),
+        (lambda c: c["datasets"]["synthetic"]["experiment"].update(image_size_px=1), "regions overlap"),
+        (lambda c: c["datasets"].update(imagenet=c["datasets"]["synthetic"]), "On instance['datasets']"),
+    ],
+)
+def test_bad_run_setting_fails_the_dry_run_naming_the_key(tmp_path, edit, message):
+    result = snakemake("-n", "--configfile", str(_write_config(tmp_path / "config.yaml", edit)), "--directory", str(tmp_path))
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout, result.stderr[-2000:]
+
+
+def test_a_key_given_twice_in_a_config_file_fails_the_dry_run(tmp_path):
+    text = TINY.read_text().replace("      epochs: 1\n", "      epochs: 1\n      epochs: 5\n")
+    assert text.count("epochs:") == 2
+    (tmp_path / "config.yaml").write_text(text)
+    result = snakemake("-n", "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path))
+    assert result.returncode != 0
+    assert "key 'epochs' is given twice in one mapping" in result.stderr + result.stdout, result.stderr[-2000:]
 
 
 def _tiny_multiscale(config):
@@ -285,18 +306,33 @@ def test_fresh_clone_regenerates_the_committed_tables(tmp_path):
 def test_make_demo_trains_from_scratch_in_a_fresh_clone(tmp_path):
     """The README's first command runs the whole chain in a fresh clone, where the committed
     cached metrics make a plain `snakemake` schedule only the report (the bug: `make demo` then
-    trained nothing). Dry run of the command that `make demo` runs."""
+    trained nothing), and ends with the verdict against the committed cache, kept aside first.
+    Dry run of the workflow that `make demo` runs; its other commands for real."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True, timeout=120)
     assert job_counts(snakemake("-n", "--quiet", "rules", cwd=clone).stdout).get("train", 0) == 0
     recipe = subprocess.run(["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "demo"], cwd=clone,
-                            capture_output=True, text=True, check=True).stdout.strip()
-    assert len(recipe.splitlines()) == 1 and " snakemake " in recipe, recipe
-    demo = subprocess.run(f"{recipe} -n --quiet rules", shell=True, cwd=clone, env=ENV, capture_output=True, text=True)
+                            capture_output=True, text=True, check=True).stdout.replace("\\\n", " ").splitlines()
+    (workflow,) = [line for line in recipe if " snakemake " in line]
+    before, compare = recipe[:recipe.index(workflow)], recipe[-1]
+    assert " wildcat compare build/reference/results/runs/default results/runs/default " in compare, recipe
+    demo = subprocess.run(f"{workflow} -n --quiet rules", shell=True, cwd=clone, env=ENV, capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr[-3000:]
     runs = expected_runs(ROOT / "config" / "config.yaml")
     assert job_counts(demo.stdout) == {"make_synthetic": 1, "train": len(runs), "evaluate": len(runs), "report": 1,
                                        "all": 1, "total": 2 * len(runs) + 3}
+    (clone / "results/runs/default/synthetic/gap/seed0/metrics.json").unlink()  # a run that wrote over the cache...
+    for line in before:
+        subprocess.run(line, shell=True, cwd=clone, env=ENV, check=True)
+    kept = clone / "build/reference/results/runs/default"
+    assert len(list(kept.glob("*/*/seed*/metrics.json"))) == len(runs)  # ...leaves the committed cache intact there
+    verdicts = subprocess.run(compare, shell=True, cwd=clone, env=ENV, capture_output=True, text=True)
+    assert verdicts.returncode == 0, verdicts.stderr[-3000:]  # the demo itself does not fail on a verdict
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:4]): line for line in verdicts.stdout.splitlines()
+            if line.startswith("| synthetic |")}
+    assert rows[("synthetic", "wildcat", "map")].endswith("| +0.0 | ±1.0 | reproduced |")  # the same 2 seeds
+    assert rows[("synthetic", "gap", "map")].endswith("| inconclusive |")  # 1 seed left in the candidate
+    assert verdicts.stdout.rstrip().endswith("demo: not every row is 'reproduced' (see the verdicts above; docs/reproduction.md)")
 
 
 def test_several_gpus_train_under_torchrun(tmp_path):
@@ -310,3 +346,36 @@ def test_several_gpus_train_under_torchrun(tmp_path):
     assert "torchrun --standalone --nproc_per_node=4 -m wildcat train" in result.stdout
     single = snakemake("-n", "--forceall", "--configfile", str(TINY), "--directory", str(tmp_path))
     assert " python -m wildcat train" in single.stdout and "torchrun" not in single.stdout
+
+
+@pytest.mark.slow
+def test_changed_settings_retrain_and_a_moved_checkout_plans_nothing(tmp_path):
+    """A rule whose settings changed trains the new experiment afresh (never resumes the old
+    checkpoint), paths with spaces work, and a copied checkout has nothing to do."""
+    first = tmp_path / "with space" / "first"
+    shutil.copytree(ROOT, first, ignore=shutil.ignore_patterns(".git", ".venv", ".snakemake", "data", "runs", "logs",
+                                                                "__pycache__", "reports"))
+    config = yaml.safe_load(TINY.read_text())
+    config["data_root"] = "my data"
+    config["datasets"]["synthetic"]["methods"] = ["wildcat"]
+    (first / "tiny.yaml").write_text(yaml.safe_dump(config))
+    target = "runs/tiny/synthetic/wildcat/seed0/model.pt"
+    trained = snakemake("--cores", "1", target, "--configfile", "tiny.yaml", cwd=first)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    log_csv = "runs/tiny/synthetic/wildcat/seed0/train_log.csv"
+    before = (first / log_csv).read_text().splitlines()[1:]
+
+    second = tmp_path / "with space" / "second"
+    shutil.copytree(first, second)  # copy2: the files keep their times, as `cp -a` keeps them
+    dry = snakemake("-n", target, "--configfile", "tiny.yaml", cwd=second)
+    assert dry.returncode == 0 and "Nothing to be done" in dry.stdout + dry.stderr, dry.stdout[-3000:]
+
+    config["methods"]["wildcat"]["alpha"] = 0.0
+    (second / "tiny.yaml").write_text(yaml.safe_dump(config))
+    rerun = snakemake("--cores", "1", target, "--configfile", "tiny.yaml", cwd=second)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    log = (second / "logs/tiny/train/synthetic/wildcat/seed0.log").read_text()
+    assert "alpha 0.7 -> 0.0" in log and "starting afresh" in log, log
+    after = (second / log_csv).read_text().splitlines()[1:]
+    assert len(after) == len(before) and [row.split(",")[1] for row in after] != [row.split(",")[1] for row in before]
+    assert yaml.safe_load((second / "runs/tiny/synthetic/wildcat/seed0/config.yaml").read_text())["alpha"] == 0.0

@@ -17,7 +17,7 @@ import torch
 import torchvision
 from torch import nn
 
-from wildcat.config import BACKBONES
+from wildcat.config import BACKBONE_STRIDES, BACKBONES
 from wildcat.errors import WildcatError
 
 
@@ -60,10 +60,7 @@ def _cnn6() -> Backbone:
             nn.ReLU(inplace=True),
         ]
         in_channels = width
-    stride = 1
-    for s in CNN6_STRIDES:
-        stride *= s
-    return Backbone(nn.Sequential(*layers), in_channels, stride)
+    return Backbone(nn.Sequential(*layers), in_channels, BACKBONE_STRIDES["cnn6"])
 
 
 def _resnet_state_dict(name: str, weights: str) -> dict[str, torch.Tensor]:
@@ -123,4 +120,4 @@ def build_backbone(name: str, weights: str | None = None) -> Backbone:
         resnet.conv1, resnet.bn1, resnet.relu, resnet.maxpool,
         resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4,
     )
-    return Backbone(body, resnet.fc.in_features, 32)
+    return Backbone(body, resnet.fc.in_features, BACKBONE_STRIDES[name])

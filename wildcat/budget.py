@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
+from wildcat.config import load_yaml, make_config
 from wildcat.errors import WildcatError
+from wildcat.grid import Grid
 
 __all__ = ["PLACEHOLDER", "REFERENCE_SIZE_PX", "Throughput", "load_throughput", "run_hours", "budget_table",
            "format_budget"]
@@ -118,14 +119,6 @@ def _paper_rows(paper_dir: Path) -> pd.DataFrame:
     return rows[["table", "dataset", "our_method", "scale"]].drop_duplicates()
 
 
-def _flatten(items: list[Any]) -> list[Any]:
-    """YAML aliases inside a list (``[a, *more]``) load as nested lists."""
-    flat: list[Any] = []
-    for item in items:
-        flat.extend(_flatten(item) if isinstance(item, list) else [item])
-    return flat
-
-
 def _table_key(name: str) -> tuple[int, int]:
     kind, number = name.split()
     return (0 if kind == "Table" else 1, int(number))
@@ -152,40 +145,38 @@ def budget_table(
         config does not run; their cost is still counted, with the dataset's experiment).
     """
     paper_dir = Path(paper_dir)
-    config = yaml.safe_load(Path(config_path).read_text())
+    grid = Grid(load_yaml(config_path))
     sizes = pd.read_csv(paper_dir / "supp_table1_datasets.csv").set_index("dataset")
     multi_scales = [int(s) for s in pd.read_csv(paper_dir / "supp_table2_scales.csv")["image_size_px"]]
     runs: dict[tuple[str, str], dict[str, Any]] = {}
     per_table: dict[str, list[tuple[str, str]]] = {}
     missing: dict[str, list[str]] = {}
     for row in _paper_rows(paper_dir).itertuples(index=False):
-        spec = config.get("datasets", {}).get(row.dataset)
-        if spec is None:
+        if row.dataset not in grid.datasets:
             continue  # the config does not cover this dataset at all (e.g. a one-dataset config)
         key = (row.dataset, row.our_method)
         per_table.setdefault(row.table, [])
         if key in per_table[row.table]:
             continue
         per_table[row.table].append(key)
-        models = spec.get("multiscale") or []  # one multi-scale model, or a list of them
-        multiscale = next((m for m in (models if isinstance(models, list) else [models])
-                           if m.get("method", "wildcat") == row.our_method), {})
-        is_multiscale = bool(multiscale)
-        if not is_multiscale and row.our_method not in _flatten(spec.get("methods", [])):
+        multiscale = grid.multiscale_specs(row.dataset).get(row.our_method)
+        if multiscale is None and row.our_method not in grid.methods_of(row.dataset):
             missing.setdefault(row.table, []).append(f"{row.dataset}/{row.our_method}")
         if key in runs:
             continue
-        experiment = {**spec.get("experiment", {}), **config.get("methods", {}).get(row.our_method, {})}
-        seeds = spec.get("method_seeds", {}).get(row.our_method, spec.get("seeds", config.get("seeds", [0])))
-        if is_multiscale:  # one training per scale (the config's `multiscale` members)
-            experiment.update(multiscale.get("base", {}))
-            scales = [int(member["image_size_px"]) for member in multiscale["scales"]]
-            seeds = multiscale.get("seeds", seeds)
-        elif row.scale == "multi":  # a config without `multiscale`: the paper's 7 scales
-            scales = multi_scales
+        if multiscale is not None:  # one training per scale (the config's `multiscale` members)
+            seeds = multiscale["seeds"]
+            members = [make_config(grid.settings(row.dataset, member, seeds[0]))
+                       for member in grid.multiscale_members(row.dataset, row.our_method)]
+            epochs, scales = members[0].epochs, [member.image_size_px for member in members]
         else:
-            scales = [int(experiment.get("image_size_px", REFERENCE_SIZE_PX))]
-        train_h, eval_h = run_hours(int(experiment.get("epochs", 20)), int(sizes.loc[row.dataset, "train_images"]),
+            seeds = grid.seeds_of(row.dataset, row.our_method)
+            known = row.our_method in grid.methods  # else: costed with the dataset's experiment
+            experiment = make_config(grid.settings(row.dataset, row.our_method, seeds[0]) if known else
+                                     {**(grid.datasets[row.dataset].get("experiment") or {}), "seed": seeds[0]})
+            epochs = experiment.epochs
+            scales = multi_scales if row.scale == "multi" else [experiment.image_size_px]  # no `multiscale`: the paper's 7
+        train_h, eval_h = run_hours(epochs, int(sizes.loc[row.dataset, "train_images"]),
                                     int(sizes.loc[row.dataset, "test_images"]), scales, throughput)
         runs[key] = {"runs": len(seeds) * len(scales), "train": len(seeds) * train_h, "eval": len(seeds) * eval_h}
 

@@ -1,4 +1,4 @@
-"""The ``wildcat`` command: ``make-synthetic | download | train | evaluate | combine | report``.
+"""The ``wildcat`` command: ``make-synthetic | download | train | evaluate | combine | budget | compare | report``.
 
 Each subcommand is a thin layer over a library function; user mistakes (a bad config value, a
 missing dataset or run) end with one line on stderr and exit status 2, never a traceback.
@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 from wildcat import __version__
 from wildcat.config import FIELDS, ConfigError, ExperimentConfig, load_config
-from wildcat.errors import WildcatError
+from wildcat.errors import WildcatError, WildcatWarning
 
 EPILOG = """examples:
   wildcat make-synthetic --root data
-  wildcat train --config config/experiments/synthetic.yaml --out runs/demo
+  wildcat train --dataset synthetic --backbone cnn6 --weights null --image-size-px 96 --out runs/demo
   wildcat evaluate --run runs/demo --out runs/demo/metrics.json
   wildcat combine --runs runs/s224 runs/s448 --out runs/multiscale/metrics.json
   wildcat download voc2007 --root data
   wildcat report --runs results/runs --paper results/paper --config-name default --out reports/default
+  wildcat compare results/runs/default fresh/results/runs/default
 """
 
 
@@ -69,7 +72,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from wildcat.train import train
 
     config = load_config(args.config, _overrides(args))
-    print(train(config, args.out, resume=not args.restart, progress=not args.quiet))
+    print(train(config, args.out, resume=not args.restart, progress=not args.quiet,
+                restart_if_changed=args.restart_if_changed))
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
@@ -120,11 +124,22 @@ def _cmd_report(args: argparse.Namespace) -> None:
     from wildcat import report
 
     runs = report.load_runs(args.runs)
-    paper = report.load_paper(args.paper)
-    tables = report.build_tables(runs, paper, args.config_name)
-    report.write_tables(tables, args.out)
-    report.write_figures(runs, paper, args.out / "figures", config_name=args.config_name)
+    report.require_runs(runs, args.config_name, args.runs)
+    tables = report.write_report(runs, report.load_paper(args.paper), args.config_name, args.out)
+    for run in report.unused_runs(runs, tables, args.config_name):
+        print(f"wildcat report: note: {run} is in no table: its method id or its settings fit none "
+              "(docs/contracts.md, Method ids)", file=sys.stderr)
     print(args.out)
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from wildcat import compare
+
+    rows, machine = compare.compare(args.reference, args.candidate)
+    print(compare.format_markdown(rows, machine, str(args.reference), str(args.candidate)), end="")
+    if args.json:
+        compare.write_json(rows, machine, args.json)
+    return compare.exit_status(rows)
 
 
 def _cmd_budget(args: argparse.Namespace) -> None:
@@ -172,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="experiment YAML (keys: see the options below)")
     p.add_argument("--out", required=True, type=Path, help="run folder: config.yaml, checkpoint.pt, train_log.csv, model.pt")
     p.add_argument("--restart", action="store_true", help="ignore an existing checkpoint and start over")
+    p.add_argument("--restart-if-changed", action="store_true",
+                   help="if the run folder holds another experiment (settings that change the weights differ), start "
+                        "over there instead of stopping with an error (the workflow's choice); a resume only ever "
+                        "continues the same experiment")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_config_options(p)
     p.set_defaults(func=_cmd_train)
@@ -208,6 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --images-per-second: evaluation images/s relative to training (default 3)")
     p.set_defaults(func=_cmd_budget)
 
+    p = sub.add_parser(
+        "compare", help="did CANDIDATE's results reproduce REFERENCE's? (exit 0: every row reproduced)",
+        description="Compare two config results folders (<dataset>/<method>/seed<k>/metrics.json), e.g. the committed "
+                    "results/runs/default and a fresh run's: per dataset, method and metric, both sides' mean ± std over "
+                    "seeds, the difference and a verdict: reproduced, differs (Welch's t-test at 5%%, never under 1 "
+                    "point), inconclusive (under 2 seeds a side), missing, not comparable (other settings or test "
+                    "split). The rule: docs/reproduction.md. Exit status 0 when every row is reproduced, 1 otherwise, "
+                    "2 for a usage error.")
+    p.add_argument("reference", type=Path, help="the results folder of one config (e.g. results/runs/default)")
+    p.add_argument("candidate", type=Path, help="the results folder to judge")
+    p.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
+    p.set_defaults(func=_cmd_compare)
+
     p = sub.add_parser("report", help="tables (md, csv, tex) and figures from cached results")
     p.add_argument("--runs", type=Path, default=Path("results/runs"), help="folder of metrics.json files")
     p.add_argument("--paper", type=Path, default=Path("results/paper"), help="the paper's published numbers")
@@ -217,14 +249,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_format_warning = warnings.formatwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> str:
+    """wildcat's own warnings as one line; others as Python formats them."""
+    if issubclass(category, WildcatWarning):
+        return f"wildcat: warning: {message}\n"
+    return _format_warning(message, category, *args, **kwargs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
+    warnings.formatwarning = _one_line_warning
     try:
-        args.func(args)
+        status = args.func(args) or 0
+        sys.stdout.flush()
+    except BrokenPipeError:  # `wildcat ... | head`: the reader has gone; what it read is all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
     except (WildcatError, FileNotFoundError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         print(f"wildcat {args.command}: error: {message}", file=sys.stderr)
@@ -232,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"wildcat {args.command}: interrupted (a training run resumes from its last checkpoint)", file=sys.stderr)
         return 130
-    return 0
+    return status
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ for VOC 2007 trainval or the scene sets), and so does this module.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Collection, NamedTuple, Sequence
 
@@ -53,10 +54,10 @@ from wildcat.config import ExperimentConfig, load_config
 from wildcat.data import get_dataset
 from wildcat.errors import WildcatError
 from wildcat.evaluate import (
-    METRICS_SCHEMA, MetricsDict, SegmentationScorer, best_background, classification_metrics, forward_batches,
-    localization_metrics, masked_indices, merge_metrics, peak_points,
+    METRICS_SCHEMA, MetricsDict, SegmentationScorer, best_background, classification_metrics, evaluation_provenance,
+    forward_batches, localization_metrics, masked_indices, merge_metrics, peak_points, training_provenance,
 )
-from wildcat.io import atomic_path, atomic_write_json
+from wildcat.io import atomic_path, atomic_write_json, ensure_writable_dirs
 from wildcat.segmentation import class_logits
 from wildcat.train import load_trained, resolve_device
 
@@ -244,7 +245,12 @@ def combine(
         c: inverse regularization strength of :func:`combine_scores`.
         crf_workers: dense-CRF worker processes (0 or 1: in this process); the metrics do not
             depend on it.
+
+    Raises:
+        OutputNotWritableError: a folder of the outputs cannot be written in (checked first).
     """
+    ensure_writable_dirs(Path(out_path).parent, None if scores_out is None else Path(scores_out).parent)
+    started = time.perf_counter()
     configs = _member_configs(run_dirs)
     base = configs[0]
     train_set = get_dataset(base.dataset, base.data_root, base.train_split)
@@ -293,6 +299,9 @@ def combine(
         "settings": _combined_settings(configs),
         **result,
         "num_test_images": len(test_set),
+        "provenance": {"config": {"members": [member.to_dict() for member in configs]},
+                       "training": [training_provenance(run_dir) for run_dir in run_dirs],
+                       "evaluation": evaluation_provenance(test_set, device, started)},
     }
     atomic_write_json(out_path, document)
     return document

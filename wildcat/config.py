@@ -13,6 +13,7 @@ A config is read from YAML and/or CLI options; an unknown key or a bad value rai
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,8 @@ from wildcat.regions import resolve_region_count
 
 #: Feature extractors (wildcat.backbones): torchvision ResNets, and a compact CNN for the CPU default.
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cnn6")
+#: Output stride of each backbone: its class maps are ``ceil(image_size_px / stride)`` regions a side.
+BACKBONE_STRIDES = {**{name: 32 for name in BACKBONES if name.startswith("resnet")}, "cnn6": 8}
 DATASETS = ("synthetic", "voc2007", "voc2012", "voc2012_action", "coco2014", "mit67", "scene15")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "onecycle", "cosine")
@@ -39,7 +42,12 @@ ORDERS = ("conv-pool", "pool-conv")
 
 
 class ConfigError(WildcatError, ValueError):
-    """A bad config key or value (the message is one line and says what is allowed)."""
+    """A bad config key or value (the message is one line and says what is allowed); ``key``
+    names the offending key where there is one."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 @dataclass
@@ -100,10 +108,12 @@ class ExperimentConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+#: The keys that only evaluation reads (the test split and the protocol): they do not change training.
+EVALUATION_KEYS = ("test_split", *list(FIELDS)[list(FIELDS).index("ap_mode"):])
 
 
 def _fail(key: str, value: Any, allowed: str) -> None:
-    raise ConfigError(f"config key {key!r}: bad value {value!r}; allowed: {allowed}")
+    raise ConfigError(f"config key {key!r}: bad value {value!r}; allowed: {allowed}", key)
 
 
 def validate(config: ExperimentConfig) -> None:
@@ -126,10 +136,10 @@ def validate(config: ExperimentConfig) -> None:
                     "crf_bilateral_compat")
     for key in non_negative:
         value = getattr(config, key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            _fail(key, value, "a number >= 0")
-    if isinstance(config.seg_unary_scale, bool) or not isinstance(config.seg_unary_scale, (int, float)) or not config.seg_unary_scale > 0:
-        _fail("seg_unary_scale", config.seg_unary_scale, "a number > 0")
+        if not _is_finite_number(value) or not value >= 0:
+            _fail(key, value, "a finite number >= 0")
+    if not _is_finite_number(config.seg_unary_scale) or not config.seg_unary_scale > 0:
+        _fail("seg_unary_scale", config.seg_unary_scale, "a finite number > 0")
     for key in ("seed", "workers"):
         value = getattr(config, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -142,16 +152,49 @@ def validate(config: ExperimentConfig) -> None:
         if key == "kmin" and value is None:
             continue
         try:
+            if not isinstance(value, str) and not _is_finite_number(value):
+                raise ValueError(f"{key}={value!r} is not a finite number")
             count = resolve_region_count(value, 10**6, key)
         except ValueError:
             _fail(key, value, "an int >= 1, a fraction in (0, 1) or 'all'" + (" or null" if key == "kmin" else ""))
         if key == "kmax" and count == 0:
             _fail(key, value, "an int >= 1, a fraction in (0, 1) or 'all'")
+    _check_regions(config)
     grid = config.seg_background_grid
     if not isinstance(grid, list) or not grid or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in grid):
         _fail("seg_background_grid", grid, "a non-empty list of numbers in [0, 1]")
     if config.backbone == "cnn6" and config.weights is not None:
         _fail("weights", config.weights, "null for backbone 'cnn6' (trained from scratch)")
+
+
+def _is_finite_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def class_map_side(backbone: str, image_size_px: int) -> int:
+    """The side, in regions, of the class maps of ``backbone`` at ``image_size_px`` (each of its
+    stride-2 layers, padded, gives ``ceil(n / 2)``)."""
+    return -(-image_size_px // BACKBONE_STRIDES[backbone])
+
+
+def _check_regions(config: ExperimentConfig) -> None:
+    """The pooling's ``k+`` and ``k-`` (paper Eq. 3) must fit the class maps: a count larger than
+    the maps' ``H * W`` regions would be clamped without a word, and the highest and lowest
+    regions must not overlap where the negative term is used (``alpha > 0``, ``k- > 0``)."""
+    side = class_map_side(config.backbone, config.image_size_px)
+    regions = side * side
+    where = (f"class maps of {side}x{side} = {regions} regions ({config.backbone} at {config.image_size_px} px, "
+             f"stride {BACKBONE_STRIDES[config.backbone]})")
+    kmin = config.kmax if config.kmin is None else config.kmin
+    for key, value in (("kmax", config.kmax), ("kmin", kmin)):
+        if not isinstance(value, str) and value >= 1 and value > regions:
+            raise ConfigError(f"config key {key!r}: {value!r} regions do not fit the {where}; "
+                              "give a larger image_size_px or a smaller count (or a fraction)", key)
+    highest = resolve_region_count(config.kmax, regions, "kmax")
+    lowest = resolve_region_count(kmin, regions, "kmin")
+    if config.alpha > 0 and lowest > 0 and highest + lowest > regions:
+        raise ConfigError(f"config keys 'kmax' and 'kmin': the {highest} highest and {lowest} lowest regions overlap "
+                          f"in the {where}; give a larger image_size_px, smaller kmax/kmin, or alpha 0", "kmax")
 
 
 def _coerce(key: str, value: Any) -> Any:
@@ -168,14 +211,44 @@ def make_config(values: dict[str, Any], source: str = "config") -> ExperimentCon
     """Build a config from a mapping, rejecting unknown keys (with the list of valid ones)."""
     unknown = sorted(set(values) - set(FIELDS))
     if unknown:
-        raise ConfigError(
-            f"unknown config key {unknown[0]!r} in {source}; valid keys: {', '.join(FIELDS)}"
-        )
+        raise ConfigError(f"unknown config key {unknown[0]!r} in {source}; valid keys: {', '.join(FIELDS)}", unknown[0])
     coerced = {key: _coerce(key, value) for key, value in values.items()}
     for key in ("alpha", "lr", "lrp", "momentum", "weight_decay", "loc_tolerance_px"):
         if isinstance(coerced.get(key), int) and not isinstance(coerced.get(key), bool):
             coerced[key] = float(coerced[key])
     return ExperimentConfig(**coerced)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+
+def _mapping_without_repeats(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: merged keys may be overridden
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
+
+
+def load_yaml(path: str | os.PathLike[str]) -> Any:
+    """The content of a YAML file; a missing file, invalid YAML or a repeated key is a :class:`ConfigError`."""
+    try:
+        return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"config file {path} is not valid YAML{line}: {problem}") from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
@@ -184,12 +257,7 @@ def load_config(path: str | os.PathLike[str] | None = None, overrides: dict[str,
     source = "the command line"
     if path is not None:
         source = str(path)
-        try:
-            loaded = yaml.safe_load(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} does not exist") from None
-        except yaml.YAMLError as error:
-            raise ConfigError(f"config file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
+        loaded = load_yaml(path)
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of keys to values")
         values.update(loaded or {})

@@ -13,14 +13,20 @@ the Potts model and inference is the mean-field approximation. The implementatio
 
 from __future__ import annotations
 
+import ctypes
 import numbers
+import os
+import signal
+import sys
 from dataclasses import dataclass, fields
 
 import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 
-__all__ = ["CRFParams", "crf_marginals", "crf_refine"]
+__all__ = ["CRFParams", "crf_marginals", "crf_refine", "die_with_parent"]
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 @dataclass(frozen=True)
@@ -158,3 +164,14 @@ def crf_refine(
     if labels.shape != (probs.shape[0],):
         raise ValueError(f"labels must give one label per channel of probs: shape {labels.shape} for {probs.shape[0]} channels")
     return labels[best]
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Initializer of CRF worker processes (here, so that they import no torch): on Linux, the
+    kernel SIGKILLs this process when the thread that started it ends, even when its process
+    is SIGKILLed; if ``parent_pid`` has already gone, it dies now. A no-op on other systems."""
+    if not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the parent died before prctl
+        os.kill(os.getpid(), signal.SIGKILL)

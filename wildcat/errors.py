@@ -7,3 +7,7 @@ and keeps its traceback.
 
 class WildcatError(Exception):
     """Base class of the errors a user can fix (bad config, missing data or weights, ...)."""
+
+
+class WildcatWarning(UserWarning):
+    """Base class of the warnings a user should read (the CLI prints each as one line)."""

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
 import multiprocessing
+import os
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
@@ -32,19 +35,19 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from wildcat import distributed, metrics
+from wildcat import distributed, metrics, provenance
 from wildcat.config import ExperimentConfig, load_config
-from wildcat.crf import CRFParams, crf_refine
+from wildcat.crf import CRFParams, crf_refine, die_with_parent
 from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
 from wildcat.data.voc import voc_palette
-from wildcat.io import atomic_path, atomic_write_json
+from wildcat.io import atomic_path, atomic_write_json, ensure_writable_dirs
 from wildcat.model import WildcatNet
 from wildcat.segmentation import argmax_labels, class_logits, crf_unaries
 from wildcat.submission import write_voc_classification_submission
 from wildcat.train import load_trained, resolve_device
 
-METRICS_SCHEMA = 1
+METRICS_SCHEMA = 2  # 2: with provenance (docs/contracts.md)
 
 MetricsDict = dict[str, dict[str, Any]]
 
@@ -179,7 +182,9 @@ class SegmentationScorer:
         num_labels = len(self.classes) + 1
         self.confusions = np.zeros((2, num_labels, num_labels), np.int64)  # argmax, CRF
         # spawn: workers import only wildcat.crf (numpy, pydensecrf), never a forked copy of torch.
-        self._pool = (ProcessPoolExecutor(crf_workers, mp_context=multiprocessing.get_context("spawn"))
+        # They are started by the thread that calls add() and die with it (die_with_parent).
+        self._pool = (ProcessPoolExecutor(crf_workers, mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=die_with_parent, initargs=(os.getpid(),))
                       if crf_workers > 1 else None)
         self._max_pending = 2 * crf_workers if self._pool is not None else 0  # images the CRF may run behind
         self._pending: collections.deque[tuple[Future, np.ndarray]] = collections.deque()
@@ -280,7 +285,11 @@ def evaluate(
             metrics do not depend on it. The workers are spawned, so they re-import the main
             script: fine from the CLI, a script or a notebook, not from a program piped to
             ``python -``.
+
+    Raises:
+        OutputNotWritableError: a folder of the outputs cannot be written in (checked first).
     """
+    ensure_writable_dirs(Path(out_path).parent, overlays_dir, None if scores_out is None else Path(scores_out).parent)
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
     with distributed.session(device.type) as info:
@@ -290,10 +299,30 @@ def evaluate(
                          config, device)
 
 
+def training_provenance(run_dir: str | Path) -> dict[str, Any] | None:
+    """The ``provenance.json`` that ``wildcat train`` wrote in ``run_dir`` (None for a run of an
+    older version, which wrote none)."""
+    path = Path(run_dir) / provenance.PROVENANCE_FILE
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def evaluation_provenance(test_set: Any, device: torch.device, started: float) -> dict[str, Any]:
+    """What this evaluation ran on: the environment, the device (float32 forward passes), the test
+    split's fingerprint and the wall time since ``started`` (``time.perf_counter()``)."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else provenance.cpu_model()
+    return {
+        **provenance.environment(),
+        "device": provenance.device_record(device.type, name, distributed.world_size(), torch.get_num_threads(), "float32"),
+        "test_split_sha256": provenance.dataset_fingerprint(test_set),
+        "wall_s": round(time.perf_counter() - started, 3),
+    }
+
+
 def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, crf_workers, config,
               device) -> dict[str, Any]:
     """:func:`evaluate` on this rank's share of the test images; the shares are gathered so that
     every rank returns (and rank 0 writes) what a single process would."""
+    started = time.perf_counter()
     progress = progress and distributed.is_main()
     dataset = get_dataset(config.dataset, config.data_root, config.test_split)
     model, config = load_trained(run_dir, len(dataset.classes), device)
@@ -353,6 +382,8 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
         "settings": settings,
         **result,
         "num_test_images": len(dataset),
+        "provenance": {"config": config.to_dict(), "training": training_provenance(run_dir),
+                       "evaluation": evaluation_provenance(dataset, device, started)},
     }
     if distributed.is_main():
         atomic_write_json(out_path, document)

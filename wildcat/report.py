@@ -1,15 +1,20 @@
 """Tables and figures from results: ``results/runs/**/metrics.json`` + ``results/paper/*.csv``.
 
 The last room of the data flow (``../shared/STYLE.md``): metrics -> results/*.json -> tables,
-plots. Pure functions build :class:`pandas.DataFrame` tables; two writers put them on disk.
+plots. Pure functions build :class:`pandas.DataFrame` tables; writers put them on disk.
 
 * :func:`load_runs` reads every ``<config>/<dataset>/<method>/seed<k>/metrics.json`` (format in
-  ``docs/contracts.md``) into a long table, one row per (run, metric).
+  ``docs/contracts.md``) into a long table, one row per (run, metric); :func:`require_runs`
+  checks that it holds the config to report.
 * :func:`load_paper` reads the paper's published numbers, ``results/paper/table*.csv`` and
   ``figure*.csv`` (columns documented in ``results/paper/README.md``).
 * :func:`build_tables` builds the paper's tables with the paper's number and ours side by side.
 * :func:`write_tables` writes each table as Markdown, CSV and LaTeX; :func:`write_figures` draws
-  seaborn figures as PNG.
+  seaborn figures as PNG; :func:`write_report` writes both as one folder, whole or not at all.
+* :func:`unused_runs` names the runs that no table shows.
+
+Mistakes in the results (a malformed or copied ``metrics.json``, no run of the config) raise
+:class:`ResultsFormatError` or :class:`~wildcat.errors.WildcatError`: one line for the user.
 
 Cells (the same words in every table and format):
 
@@ -40,7 +45,8 @@ from typing import Any
 
 import pandas as pd
 
-from wildcat.io import atomic_path
+from wildcat.errors import WildcatError
+from wildcat.io import atomic_dir
 
 __all__ = [
     "NOT_RUN",
@@ -52,16 +58,20 @@ __all__ = [
     "MAIN_VARIANTS",
     "method_label",
     "TABLE_NAMES",
+    "ResultsFormatError",
     "RUN_COLUMNS",
     "PAPER_COLUMNS",
     "load_runs",
+    "require_runs",
     "load_paper",
     "format_ours",
     "format_paper",
     "ablation_runs",
     "build_tables",
+    "unused_runs",
     "write_tables",
     "write_figures",
+    "write_report",
 ]
 
 NOT_RUN = "not run"
@@ -124,6 +134,8 @@ _SIDE_BY_SIDE_SOURCES = {
 _EXTRA_ROWS = tuple(dict.fromkeys((*MAIN_VARIANTS, *GRID_METHODS)))
 _SIDE_BY_SIDE_EXTRA = {"classification": _EXTRA_ROWS, "localization": _EXTRA_ROWS, "segmentation": _EXTRA_ROWS}
 
+#: The metrics.json versions read: 2 adds ``provenance`` (docs/contracts.md).
+METRICS_SCHEMAS = (1, 2)
 RUN_COLUMNS = (
     "config_name", "dataset", "method", "seed", "metric", "value",
     "alpha", "num_maps", "settings", "ap_mode", "path",
@@ -133,6 +145,13 @@ PAPER_COLUMNS = (
     "kmax", "kmin", "alpha", "order", "check", "source", "note",
 )
 SIDE_BY_SIDE_COLUMNS = ("table", "dataset", "metric", "method", "our_method", "paper", "ours")
+# The files of each table (write_tables) and the folder of the figures (write_report).
+_TABLE_SUFFIXES = (".md", ".csv", ".tex")
+_FIGURES_DIR = "figures"
+
+
+class ResultsFormatError(WildcatError, ValueError):
+    """A results file (``metrics.json``, ``results/paper/*.csv``) is malformed, or a run is copied."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -145,30 +164,35 @@ def _canonical_settings(settings: Mapping[str, Any], drop: Iterable[str] = ()) -
     return json.dumps({k: v for k, v in settings.items() if k not in dropped}, sort_keys=True)
 
 
-def _read_metrics_json(path: Path, runs_dir: Path) -> dict[str, Any]:
+def read_metrics_json(path: Path, runs_dir: Path) -> dict[str, Any]:
     """Read and validate one ``metrics.json``; its fields must agree with its path."""
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err}); delete it and rerun `wildcat evaluate`") from err
-    if not isinstance(record, dict) or record.get("schema") != 1:
-        raise ValueError(f"{path}: expected a metrics.json object with \"schema\": 1 (docs/contracts.md), "
-                         f"got schema={record.get('schema') if isinstance(record, dict) else record!r}")
+    except ValueError as err:  # bad JSON or bad UTF-8
+        raise ResultsFormatError(f"{path}: not valid JSON ({err}); delete it and rerun `wildcat evaluate`") from err
+    if not isinstance(record, dict) or record.get("schema") not in METRICS_SCHEMAS:
+        raise ResultsFormatError(f"{path}: expected a metrics.json object with \"schema\": 1 or 2 (docs/contracts.md), "
+                                 f"got schema={record.get('schema') if isinstance(record, dict) else record!r}")
     missing = [k for k in ("config_name", "dataset", "method", "seed", "settings", "metrics") if k not in record]
     if missing:
-        raise ValueError(f"{path}: missing keys {missing} (format in docs/contracts.md)")
+        raise ResultsFormatError(f"{path}: missing keys {missing} (format in docs/contracts.md)")
+    for key, kind in (("seed", int), ("settings", dict), ("metrics", dict), ("protocol", dict)):
+        value = record.get(key, {})  # only "protocol" may be absent
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ResultsFormatError(f"{path}: {key!r} must be {'an integer' if kind is int else 'a JSON object'}, "
+                                     f"got {value!r} (format in docs/contracts.md)")
     config_name, dataset, method, seed_dir = path.relative_to(runs_dir).parts[:4]
     expected = {"config_name": config_name, "dataset": dataset, "method": method, "seed": seed_dir}
     seen = {"config_name": record["config_name"], "dataset": record["dataset"], "method": record["method"],
             "seed": f"seed{record['seed']}"}
     if seen != expected:
-        raise ValueError(f"{path}: its fields {seen} disagree with its path {expected}; "
-                         "runs live at <config>/<dataset>/<method>/seed<k>/metrics.json")
+        raise ResultsFormatError(f"{path}: its fields {seen} disagree with its path {expected}; "
+                                 "runs live at <config>/<dataset>/<method>/seed<k>/metrics.json")
     for metric, value in record["metrics"].items():
         if metric not in METRICS:
-            raise ValueError(f"{path}: unknown metric key {metric!r}; allowed: {', '.join(METRICS)}")
+            raise ResultsFormatError(f"{path}: unknown metric key {metric!r}; allowed: {', '.join(METRICS)}")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ValueError(f"{path}: metric {metric!r} = {value!r} is not a finite number (a percentage)")
+            raise ResultsFormatError(f"{path}: metric {metric!r} = {value!r} is not a finite number (a percentage)")
     return record
 
 
@@ -187,12 +211,19 @@ def load_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
         config, dataset, method, seed, metric.
 
     Raises:
-        ValueError: a ``metrics.json`` is malformed or disagrees with its path.
+        ResultsFormatError: a ``metrics.json`` is malformed or disagrees with its path, or two
+            of one config/dataset/method are identical apart from ``seed`` (a copied run).
     """
     root = Path(runs_dir)
     rows: list[dict[str, Any]] = []
+    first_path: dict[str, Path] = {}  # record without its seed -> the file that holds it
     for path in sorted(root.glob("*/*/*/seed*/metrics.json")):
-        record = _read_metrics_json(path, root)
+        record = read_metrics_json(path, root)
+        unseeded = json.dumps({k: v for k, v in record.items() if k != "seed"}, sort_keys=True)
+        if unseeded in first_path:
+            raise ResultsFormatError(f"{first_path[unseeded]} and {path} are identical apart from \"seed\": one is "
+                                     "a copy of the other run; delete the copy (or rerun that seed)")
+        first_path[unseeded] = path
         settings = record["settings"]
         for metric, value in record["metrics"].items():
             rows.append({
@@ -214,10 +245,27 @@ def load_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
     return runs.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
+def require_runs(runs: pd.DataFrame, config_name: str, runs_dir: str | os.PathLike[str]) -> None:
+    """Check that ``runs`` (:func:`load_runs` of ``runs_dir``) hold a run of ``config_name``.
+
+    Raises:
+        WildcatError: ``runs_dir`` does not exist, or holds no run of ``config_name`` (the
+            message names the configs it holds).
+    """
+    root = Path(runs_dir)
+    if not root.is_dir():
+        raise WildcatError(f"runs folder {root} does not exist: give the folder of "
+                           "<config>/<dataset>/<method>/seed<k>/metrics.json (e.g. results/runs)")
+    if config_name not in set(runs["config_name"]):
+        names = ", ".join(sorted(set(runs["config_name"]))) or "none"
+        raise WildcatError(f"no run of config {config_name!r} in {root} (configs there: {names}); "
+                           "check the config name")
+
+
 def _parse_bool(value: str, path: Path) -> bool:
     if value in ("true", "false"):
         return value == "true"
-    raise ValueError(f"{path}: column 'exact' must be true or false, got {value!r}")
+    raise ResultsFormatError(f"{path}: column 'exact' must be true or false, got {value!r}")
 
 
 def load_paper(paper_dir: str | os.PathLike[str]) -> pd.DataFrame:
@@ -232,7 +280,7 @@ def load_paper(paper_dir: str | os.PathLike[str]) -> pd.DataFrame:
         cells are NaN / <NA> for numbers and "" for strings. Files are read in name order.
 
     Raises:
-        ValueError: a file lacks a column of :data:`PAPER_COLUMNS` or has a bad ``exact``.
+        ResultsFormatError: a file lacks a column of :data:`PAPER_COLUMNS` or has a bad ``exact``.
         FileNotFoundError: no such folder or no file in it.
     """
     root = Path(paper_dir)
@@ -244,7 +292,7 @@ def load_paper(paper_dir: str | os.PathLike[str]) -> pd.DataFrame:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         missing = [c for c in PAPER_COLUMNS if c not in frame.columns]
         if missing:
-            raise ValueError(f"{path}: missing columns {missing}; see results/paper/README.md")
+            raise ResultsFormatError(f"{path}: missing columns {missing}; see results/paper/README.md")
         frame = frame[list(PAPER_COLUMNS)].copy()
         frame["exact"] = [_parse_bool(v, path) for v in frame["exact"]]
         frames.append(frame)
@@ -391,8 +439,8 @@ def ablation_runs(runs: pd.DataFrame, base: str, vary: str) -> pd.DataFrame:
         The selected rows of ``runs`` with a ``base`` column added.
 
     Raises:
-        ValueError: ``vary`` is not ``"alpha"`` or ``"num_maps"``, or the seeds of the base
-            disagree on their settings.
+        ValueError: ``vary`` is not ``"alpha"`` or ``"num_maps"``.
+        ResultsFormatError: the seeds of the base disagree on their settings.
     """
     if vary not in ("alpha", "num_maps"):
         raise ValueError(f"vary={vary!r}: use 'alpha' or 'num_maps'")
@@ -404,7 +452,8 @@ def ablation_runs(runs: pd.DataFrame, base: str, vary: str) -> pd.DataFrame:
             continue
         base_settings = {_canonical_settings(json.loads(s), [vary]) for s in base_rows["settings"]}
         if len(base_settings) > 1:
-            raise ValueError(f"{dataset}/{base}: its seeds have different settings; rerun them with one config")
+            raise ResultsFormatError(f"{dataset}/{base}: its seeds have different settings; "
+                                     "rerun them with one config")
         (key,) = base_settings
         same = in_dataset[[_canonical_settings(json.loads(s), [vary]) == key for s in in_dataset["settings"]]]
         for value in sorted(set(same[vary].tolist())):
@@ -493,6 +542,38 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str) -> d
     return ordered
 
 
+def _shown_runs(tables: Mapping[str, pd.DataFrame]) -> set[tuple[str, str]]:
+    """``(dataset, method id)`` of every cell of ours with a value in ``tables`` (:func:`build_tables`).
+
+    A table names the method of its ``ours`` cells in ``our_method`` (side-by-side tables) or
+    ``method`` (ablation tables); the ``methods`` table has a column of cells per grid method.
+    """
+    shown: set[tuple[str, str]] = set()
+    for frame in tables.values():
+        if "ours" in frame.columns:
+            ids = frame["our_method" if "our_method" in frame.columns else "method"]
+            cells: Iterable[tuple[str, str, str]] = zip(frame["dataset"], ids, frame["ours"])
+        else:
+            cells = ((d, m, c) for m in GRID_METHODS for d, c in zip(frame["dataset"], frame[m]))
+        shown |= {(dataset, method) for dataset, method, cell in cells if cell not in (NOT_RUN, NOT_APPLICABLE)}
+    return shown
+
+
+def unused_runs(runs: pd.DataFrame, tables: Mapping[str, pd.DataFrame], config_name: str) -> list[str]:
+    """The runs of ``config_name`` that no table shows, as sorted ``config/dataset/method`` ids.
+
+    Args:
+        runs: :func:`load_runs` output.
+        tables: :func:`build_tables` output for ``runs`` and ``config_name``.
+        config_name: the reported config.
+    """
+    shown = _shown_runs(tables)
+    ours = _config_runs(runs, config_name)
+    return [f"{config_name}/{dataset}/{method}"
+            for dataset, method in sorted(set(zip(ours["dataset"], ours["method"])))
+            if (dataset, method) not in shown]
+
+
 # --------------------------------------------------------------------------------------------
 # Writers
 
@@ -525,41 +606,34 @@ def _to_latex(frame: pd.DataFrame, name: str, title: str) -> str:
                             caption=_latex_escape(title), label=f"tab:{name}")
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Write UTF-8 text with ``\\n`` newlines atomically (temp file in the folder + os.replace)."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(text.encode("utf-8"))
-
-
 def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[str]) -> list[Path]:
     """Write each table as ``<name>.md``, ``<name>.csv`` and ``<name>.tex`` in ``out_dir``.
 
-    Writes are atomic; the output depends only on the tables (rows are already sorted, every
-    cell is a formatted string), so regenerating from the same results gives the same bytes.
+    The output depends only on the tables (rows are already sorted, every cell is a formatted
+    string), so regenerating from the same results gives the same bytes. Files are written in
+    place: :func:`write_report` writes a whole report atomically.
 
     Returns:
         The paths written, in order.
     """
     out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in sorted(tables):
         frame = tables[name].astype(str)
         title = str(tables[name].attrs.get("title", name))
-        for suffix, text in (
-            (".md", _to_markdown(frame, title)),
-            (".csv", frame.to_csv(index=False, lineterminator="\n")),
-            (".tex", _to_latex(frame, name, title)),
-        ):
+        texts = (_to_markdown(frame, title), frame.to_csv(index=False, lineterminator="\n"),
+                 _to_latex(frame, name, title))
+        for suffix, text in zip(_TABLE_SUFFIXES, texts, strict=True):
             path = out / f"{name}{suffix}"
-            _write_text(path, text)
+            path.write_bytes(text.encode("utf-8"))  # UTF-8 with \n newlines on every platform
             written.append(path)
     return written
 
 
 def _save_png(figure: Any, path: Path) -> None:
-    """Save a matplotlib Figure as PNG atomically, without the (version-stamped) Software tag."""
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+    """Save a matplotlib Figure as PNG without the (version-stamped) Software tag."""
+    figure.savefig(path, format="png", dpi=100, metadata={"Software": None})
 
 
 def _new_figure(num_panels: int) -> tuple[Any, list[Any]]:
@@ -655,3 +729,46 @@ def write_figures(runs: pd.DataFrame, paper: pd.DataFrame, out_dir: str | os.Pat
     out.mkdir(parents=True, exist_ok=True)
     ours = _config_runs(runs, config_name)
     return [*_alpha_figures(ours, paper, out), *_methods_figures(ours, out)]
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse to replace ``out`` unless it is absent or holds only what a report writes."""
+    if not os.path.lexists(out):
+        return
+    if not out.is_dir():
+        raise WildcatError(f"output folder {out} is a file, not a folder: give a folder path")
+    names = {f"{name}{suffix}" for name in TABLE_NAMES for suffix in _TABLE_SUFFIXES} | {_FIGURES_DIR}
+    foreign = sorted(path.name for path in out.iterdir() if path.name not in names)
+    if foreign:
+        raise WildcatError(f"output folder {out} holds files a report does not write ({', '.join(foreign)}) and "
+                           "a report replaces its whole folder: move them away or give another folder")
+
+
+def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str,
+                 out_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    """Write the report of ``config_name`` as the folder ``out_dir``, whole or not at all.
+
+    The tables (:func:`write_tables`) and ``figures/`` (:func:`write_figures`) are built in a
+    temporary folder beside ``out_dir``, which then takes the place of the old report
+    (:func:`wildcat.io.atomic_dir`): an error midway leaves the old report as it was, and no
+    file of the old report stays beside the new one.
+
+    Args:
+        runs: :func:`load_runs` output.
+        paper: :func:`load_paper` output.
+        config_name: the config to report.
+        out_dir: the report folder, e.g. ``reports/default``.
+
+    Returns:
+        The tables written (:func:`build_tables`).
+
+    Raises:
+        WildcatError: ``out_dir`` is a file, or holds files that a report does not write.
+    """
+    out = Path(out_dir)
+    _check_replaceable(out)
+    tables = build_tables(runs, paper, config_name)
+    with atomic_dir(out) as tmp:
+        write_tables(tables, tmp)
+        write_figures(runs, paper, tmp / _FIGURES_DIR, config_name=config_name)
+    return tables

@@ -3,8 +3,9 @@
 Output folder::
 
     config.yaml      the resolved ExperimentConfig
-    checkpoint.pt    after every epoch: model, optimizer, scheduler, epoch, log (no RNG state: see below)
+    checkpoint.pt    after every epoch: model, optimizer, scheduler, epoch, log, config (no RNG state: see below)
     train_log.csv    epoch, loss, lr, seconds, images_per_s
+    provenance.json  code, environment, device, training split fingerprint, settings, time (wildcat.provenance)
     model.pt         the final weights (written last: its presence means the run is complete)
 
 Every epoch shuffles with a generator seeded by ``(seed, epoch)`` and every image's augmentation
@@ -28,8 +29,11 @@ import csv
 import dataclasses
 import functools
 import io
+import math
 import random
+import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +45,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from wildcat import distributed
-from wildcat.config import BATCHNORM_MODES, ExperimentConfig, load_config, save_config
+from wildcat import distributed, provenance
+from wildcat.config import BATCHNORM_MODES, EVALUATION_KEYS, ExperimentConfig, load_config, load_yaml, save_config
 from wildcat.data import get_dataset
 from wildcat.data.transforms import train_transform
-from wildcat.io import atomic_torch_save, atomic_write_text
+from wildcat.errors import WildcatError, WildcatWarning
+from wildcat.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from wildcat.model import WildcatNet
 
 CHECKPOINT = "checkpoint.pt"
@@ -53,12 +58,21 @@ FINAL_WEIGHTS = "model.pt"
 LOG_COLUMNS = ("epoch", "loss", "lr", "seconds", "images_per_s")
 
 
+class DeviceUnavailableError(WildcatError, RuntimeError):
+    """The device asked for is not there."""
+
+
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else the CPU."""
+    """``auto`` -> CUDA when available, else the CPU (said on stderr: a cluster job on a node whose
+    GPU is not visible would otherwise train on the CPU until its time limit)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if distributed.env_info().main:
+            print("wildcat: device auto: torch sees no CUDA device, running on the CPU", file=sys.stderr, flush=True)
+        return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
+        raise DeviceUnavailableError("device 'cuda' was asked for but torch sees no CUDA device; use --device cpu or auto")
     return torch.device(name)
 
 
@@ -211,34 +225,128 @@ def _train_mode(model: nn.Module, batchnorm: str) -> None:
                 module.eval()
 
 
-def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, progress: bool = True) -> Path:
+class RunMismatchError(WildcatError):
+    """The run folder holds another experiment than the one asked for (resume would mix them)."""
+
+
+class CheckpointError(WildcatError):
+    """A checkpoint that cannot be read."""
+
+
+class TrainingDivergedError(WildcatError, FloatingPointError):
+    """The loss became NaN or infinite: the run is stopped and no ``model.pt`` is written."""
+
+
+class DivergenceWarning(WildcatWarning):
+    """The loss grew far above its start: the run is probably diverging."""
+
+
+#: ExperimentConfig keys that a resumed run may change: they do not change the trained weights
+#: (loader processes, where the data lives, the image cache) or are used only by evaluation.
+RESUMABLE_CHANGES = frozenset({"workers", "data_root", "cache_images", *EVALUATION_KEYS})
+#: A warning is given when an epoch's mean loss exceeds the first batch's loss this many times.
+DIVERGENCE_FACTOR = 10.0
+
+
+def experiment_changes(requested: ExperimentConfig, recorded: dict[str, Any],
+                       epochs_done: int | None = None) -> dict[str, tuple[Any, Any]]:
+    """``{key: (recorded, requested)}`` for every key that changes the trained weights and differs
+    (a key missing from ``recorded``, an older run's, counts as its default). ``epochs`` may grow
+    under the ``constant`` schedule: the first ``epochs_done`` epochs are those of the longer run."""
+    wanted, defaults = requested.to_dict(), ExperimentConfig().to_dict()
+    changes = {key: (recorded.get(key, defaults[key]), value) for key, value in wanted.items()
+               if key not in RESUMABLE_CHANGES and recorded.get(key, defaults[key]) != value}
+    if ("epochs" in changes and epochs_done is not None and requested.epochs >= epochs_done
+            and requested.schedule == recorded.get("schedule", defaults["schedule"]) == "constant"):
+        del changes["epochs"]
+    return changes
+
+
+def _describe(changes: dict[str, tuple[Any, Any]]) -> str:
+    return ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in changes.items())
+
+
+def _recorded_config(out_dir: Path, checkpoint: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The settings a run folder's weights were trained with: the checkpoint's own record, else
+    (a checkpoint of an older version) the folder's config.yaml, else None."""
+    if checkpoint is not None and "config" in checkpoint:
+        return checkpoint["config"]
+    path = out_dir / "config.yaml"
+    return load_yaml(path) if path.exists() else None
+
+
+def _load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except Exception as error:  # truncated or foreign file: torch raises RuntimeError, EOFError, UnpicklingError...
+        raise CheckpointError(f"{path} cannot be read ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+                              "it is truncated or not a checkpoint of wildcat train: pass --restart to train afresh") from None
+
+
+def train(config: ExperimentConfig, out_dir: str | Path, resume: bool = True, progress: bool = True,
+          restart_if_changed: bool = False) -> Path:
     """Train ``config`` into ``out_dir``; return the path of the final weights.
 
-    With ``resume`` (the default), a ``checkpoint.pt`` left by an interrupted run is continued;
-    a complete run (``model.pt`` present) returns at once. Under ``torchrun`` (``WORLD_SIZE > 1``)
-    each process trains on its share of every batch of ``batch_size`` images (the per-process
-    batch: the global batch is ``world_size * batch_size``); rank 0 writes every file.
+    With ``resume`` (the default), a ``checkpoint.pt`` left by an interrupted run is continued and
+    a complete run (``model.pt`` present) returns at once, but only if it is the same experiment:
+    every setting that changes the weights (all but :data:`RESUMABLE_CHANGES`) must equal the
+    run's own. Otherwise :class:`RunMismatchError` names the keys, or, with
+    ``restart_if_changed`` (the workflow's train rule), the run starts afresh and says so. Under
+    ``torchrun`` (``WORLD_SIZE > 1``) each process trains on its share of every batch of
+    ``batch_size`` images (the per-process batch: the global batch is ``world_size *
+    batch_size``); rank 0 writes every file.
     """
     out_dir = Path(out_dir)
     final = out_dir / FINAL_WEIGHTS
-    if resume and final.exists():
-        return final
     device = resolve_device(config.device)
+    if resume and final.exists():  # a finished run of the same experiment returns at once
+        checkpoint = out_dir / CHECKPOINT
+        recorded = _recorded_config(out_dir, _load_checkpoint(checkpoint, torch.device("cpu")) if checkpoint.exists() else None)
+        if recorded is not None and not experiment_changes(config, recorded):
+            if distributed.env_info().main:
+                save_config(config, out_dir / "config.yaml")  # evaluation settings may have changed
+            return final
     with distributed.session(device.type) as info:
-        return _train(config, out_dir, resume, progress, device, info)
+        return _train(config, out_dir, resume, progress, device, info, restart_if_changed)
+
+
+def _resume_state(config: ExperimentConfig, out_dir: Path, device: torch.device, restart_if_changed: bool,
+                  announce: bool) -> dict[str, Any] | None:
+    """The checkpoint to continue, or None to train afresh (see :func:`train`)."""
+    checkpoint_path = out_dir / CHECKPOINT
+    finished = (out_dir / FINAL_WEIGHTS).exists()
+    if not checkpoint_path.exists() and not finished:
+        return None
+    state = _load_checkpoint(checkpoint_path, device) if checkpoint_path.exists() else None
+    recorded = _recorded_config(out_dir, state)
+    changes = experiment_changes(config, recorded, state["epoch"] if state else None) if recorded is not None else None
+    if changes == {}:
+        return state
+    what = (f"settings differ from the run's ({_describe(changes)})" if changes else
+            "the settings its weights were trained with are not recorded (no config.yaml)")
+    if not restart_if_changed:
+        raise RunMismatchError(f"{out_dir} holds another experiment: {what}; a resume only continues the same "
+                               "experiment: pass --restart to train afresh there, or give a new --out")
+    if announce:
+        print(f"wildcat train: {out_dir}: {what}: starting afresh", file=sys.stderr, flush=True)
+    return None
 
 
 def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool, device: torch.device,
-           info: distributed.DistInfo) -> Path:
+           info: distributed.DistInfo, restart_if_changed: bool = False) -> Path:
     final = out_dir / FINAL_WEIGHTS
     cuda = device.type == "cuda"
     if cuda and info.distributed:
         device = torch.device("cuda", info.local_rank)
     if cuda:
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels
+    state = _resume_state(config, out_dir, device, restart_if_changed, info.main) if resume else None
+    distributed.barrier()  # every rank has decided (rank 0 removes the old files next)
     if info.main:
         out_dir.mkdir(parents=True, exist_ok=True)
-        save_config(config, out_dir / "config.yaml")
+        if state is None:  # afresh: nothing of an earlier run may be taken for this one's
+            for name in (FINAL_WEIGHTS, CHECKPOINT, "train_log.csv", provenance.PROVENANCE_FILE):
+                (out_dir / name).unlink(missing_ok=True)
     progress = progress and info.main
     torch.manual_seed(config.seed)
     random.seed(config.seed)
@@ -258,12 +366,13 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
 
     start_epoch, log_rows = 0, []
     checkpoint_path = out_dir / CHECKPOINT
-    if resume and checkpoint_path.exists():  # every rank loads it (a shared file system)
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    if state is not None:  # every rank loaded it (a shared file system)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, log_rows = state["epoch"], state["log"]
+    if info.main:  # only now that the run is known to be valid: its config, for evaluation
+        save_config(config, out_dir / "config.yaml")
 
     batchnorm = resolve_batchnorm(config.batchnorm, info.distributed, cuda)
     net: nn.Module = model
@@ -279,12 +388,13 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
         generator=torch.Generator().manual_seed(config.seed), num_workers=config.workers,
         pin_memory=cuda, persistent_workers=config.workers > 0, drop_last=False,
     )
+    first_loss = None  # of this process's first batch: the scale a diverging loss is judged by
     for epoch in range(start_epoch, config.epochs):
         _train_mode(net, batchnorm)
         sampler.set_epoch(epoch)
         started, total_loss, seen = time.perf_counter(), 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress, unit="batch")
-        for images, targets in bar:
+        for step, (images, targets) in enumerate(bar, 1):
             images = images.to(device, non_blocking=True)
             targets = targets.to(device, non_blocking=True)
             if config.channels_last:
@@ -296,12 +406,22 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
             loss.backward()  # DDP averages the gradients over ranks: the mean over the global batch
             optimizer.step()
             scheduler.step()
-            total_loss += loss.item() * images.shape[0]
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"the loss is {value} at epoch {epoch + 1}, step {step} (lr {config.lr:g}): the run diverged; "
+                    f"no {FINAL_WEIGHTS} written; lower lr or check the settings, then train again with --restart")
+            first_loss = value if first_loss is None else first_loss
+            total_loss += value * images.shape[0]
             seen += images.shape[0]
             rate = info.world_size * seen / max(time.perf_counter() - started, 1e-9)
             bar.set_postfix(loss=f"{total_loss / seen:.4f}", img_s=f"{rate:.0f}")
         total_loss, seen = distributed.all_reduce_sum(np.array([total_loss, seen], np.float64)).tolist()
         seconds = time.perf_counter() - started
+        if info.main and first_loss is not None and total_loss / seen > DIVERGENCE_FACTOR * first_loss:
+            warnings.warn(f"{out_dir}: the mean loss of epoch {epoch + 1} is {total_loss / seen:.4g}, over "
+                          f"{DIVERGENCE_FACTOR:g} x the first batch's {first_loss:.4g}: the run is diverging "
+                          f"(lr {config.lr:g} too high?)", DivergenceWarning, stacklevel=2)
         log_rows.append({
             "epoch": epoch + 1, "loss": round(total_loss / seen, 6), "lr": optimizer.param_groups[-1]["lr"],
             "seconds": round(seconds, 3), "images_per_s": round(seen / seconds, 1),
@@ -309,16 +429,34 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
         if info.main:
             atomic_torch_save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1, "log": log_rows,
+                "epoch": epoch + 1, "log": log_rows, "config": config.to_dict(),
             }, checkpoint_path)
             _write_log(out_dir / "train_log.csv", log_rows)
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {total_loss / seen:.4f}, {seen / seconds:.0f} images/s")
 
     if info.main:
+        write_training_provenance(out_dir, config, dataset, device, info, log_rows)
         atomic_torch_save(model.state_dict(), final)
     distributed.barrier()  # no rank returns before model.pt exists
     return final
+
+
+def write_training_provenance(out_dir: Path, config: ExperimentConfig, dataset: Any, device: torch.device,
+                              info: distributed.DistInfo, log_rows: list[dict[str, Any]]) -> None:
+    """``provenance.json`` of the run folder: the environment, the device this training used (the
+    one that finished it, for a resumed run), the training split's fingerprint, the settings, and
+    the summed epoch times."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else provenance.cpu_model()
+    precision = "bfloat16 autocast" if device.type == "cuda" and config.amp else "float32"
+    atomic_write_json(out_dir / provenance.PROVENANCE_FILE, {
+        **provenance.environment(),
+        "device": provenance.device_record(device.type, name, info.world_size, torch.get_num_threads(), precision),
+        "train_split_sha256": provenance.dataset_fingerprint(dataset),
+        "config": config.to_dict(),
+        "wall_s": round(sum(row["seconds"] for row in log_rows), 3),
+        "epochs": len(log_rows),
+    })
 
 
 def load_trained(run_dir: str | Path, num_classes: int, device: torch.device) -> tuple[WildcatNet, ExperimentConfig]:

@@ -4,14 +4,17 @@ disk listed in ``_image_paths`` with ids ``ids`` and targets ``targets``."""
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.transforms.v2.functional import pil_to_tensor
+
+from wildcat.data import DatasetFormatError, download_command
 
 try:  # deprecated since torchvision 0.29 (for TorchCodec); if a release drops it, PIL decodes all
     from torchvision.io import ImageReadMode, decode_jpeg
@@ -24,15 +27,26 @@ warnings.filterwarnings("ignore", message="The image decoding and encoding capab
 JPEG_MAGIC = b"\xff\xd8\xff"  # SOI marker + the first byte of the next marker
 
 
+class UnreadableImageError(DatasetFormatError, OSError):
+    """An image file that PIL cannot open or decode; still an ``OSError``, as PIL's own error was."""
+
+
 class ImageDataset(Dataset):
     """Base of the VOC, COCO and scene loaders. A subclass sets ``task`` (``"multilabel"`` or
-    ``"multiclass"``), ``ids``, ``_image_paths``, ``targets`` and ``transform``."""
+    ``"multiclass"``), ``ids``, ``_image_paths``, ``targets`` and ``transform``; a loader of a
+    dataset of :func:`wildcat.data.get_dataset` also sets ``name``, ``root`` and ``extracted_dir``
+    (the fix that :meth:`damaged_file` gives)."""
 
     task: str
     ids: list[str]
     targets: np.ndarray
     _image_paths: list[Path]
     transform: Optional[Callable[[Any], Any]]
+    name: str
+    root: Path
+    #: The folder to delete so that ``wildcat download`` (``make-synthetic``) puts a damaged file
+    #: back: one that a single archive (or the generator) provides. None: no such command.
+    extracted_dir: Optional[Path] = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -40,9 +54,30 @@ class ImageDataset(Dataset):
     def image_id(self, index: int) -> str:
         return self.ids[index]
 
+    def damaged_file(self, path: Path, problem: str,
+                     error: type[DatasetFormatError] = DatasetFormatError) -> DatasetFormatError:
+        """The one-line ``error`` for a file of the dataset that is on disk but damaged: its path,
+        ``problem`` and the fix."""
+        if self.extracted_dir is None:
+            fix = "replace it with a good copy"
+        else:
+            fix = f"delete {self.extracted_dir} and run `{download_command(self.name, self.root)}` to put it back"
+        return error(f"{path}: {problem}; {fix}")
+
+    @contextmanager
+    def open_image(self, path: Path) -> Iterator[Image.Image]:
+        """``Image.open(path)`` (lazy: ``size`` and ``mode`` without decoding); a file that PIL cannot
+        open or decode in the ``with`` block (truncated, not an image) raises
+        :class:`UnreadableImageError`."""
+        try:
+            with Image.open(path) as image:
+                yield image
+        except (OSError, SyntaxError) as error:  # PIL: OSError (truncated, unidentified), SyntaxError (broken PNG)
+            raise self.damaged_file(path, f"not a readable image ({error})", UnreadableImageError) from None
+
     def load_image(self, index: int) -> Image.Image:
         """The image as RGB (grayscale and palette images are converted), at its original size."""
-        with Image.open(self._image_paths[index]) as image:
+        with self.open_image(self._image_paths[index]) as image:
             return image.convert("RGB")
 
     def load_image_tensor(self, index: int) -> torch.Tensor:
@@ -56,7 +91,7 @@ class ImageDataset(Dataset):
         if decode_jpeg is not None and data.startswith(JPEG_MAGIC):
             try:
                 return decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-            except RuntimeError:  # truncated, or a variant this build rejects: PIL decodes or raises its OSError
+            except RuntimeError:  # truncated, or a variant this build rejects: PIL decodes or raises its error
                 pass
         return pil_to_tensor(self.load_image(index))
 

@@ -60,7 +60,7 @@ class COCODataset(ImageDataset):
         self.name, self.root, self.split, self.transform = "coco2014", Path(root), split, transform
         folder = self.root / "coco2014"
         year_split = _SPLITS[split]
-        self.image_dir = folder / year_split
+        self.image_dir = self.extracted_dir = folder / year_split  # all that train2014.zip / val2014.zip provides
         annotation_file = folder / "annotations" / f"instances_{year_split}.json"
         if not folder.is_dir():
             raise dataset_not_found(self.name, root, folder)

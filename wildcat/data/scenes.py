@@ -48,15 +48,18 @@ SCENE15_TRAIN_PER_CLASS = 100
 
 
 class SceneDataset(ImageDataset):
-    """A list of ``(path, class index)``; the common part of the scene datasets."""
+    """A list of ``(path, class index)``; the common part of the scene datasets. ``extracted_dir``:
+    the folder of the images that the dataset's image archive provides."""
 
     task = "multiclass"
     has_boxes = False
     has_masks = False
 
     def __init__(self, name: str, root: str | Path, split: str, classes, paths: list[Path], labels: list[int],
-                 transform: Optional[Callable[[Any], Any]] = None, ids: Optional[list[str]] = None) -> None:
+                 extracted_dir: Path, transform: Optional[Callable[[Any], Any]] = None,
+                 ids: Optional[list[str]] = None) -> None:
         self.name, self.root, self.split, self.transform = name, Path(root), split, transform
+        self.extracted_dir = extracted_dir
         self.classes = list(classes)
         self._image_paths = list(paths)
         self.targets = np.asarray(labels, dtype=np.int64).reshape(-1)
@@ -105,8 +108,8 @@ class MIT67Dataset(SceneDataset):
         if missing:
             raise dataset_not_found("mit67", root, folder / "Images",
                                     f"is incomplete ({len(missing)} of {len(paths)} images missing, e.g. {missing[0].name})")
-        super().__init__("mit67", root, split, classes, paths, [index[e.split("/")[0]] for e in entries], transform,
-                         ids=[str(Path(e).with_suffix("")) for e in entries])
+        super().__init__("mit67", root, split, classes, paths, [index[e.split("/")[0]] for e in entries],
+                         folder / "Images", transform, ids=[str(Path(e).with_suffix("")) for e in entries])
         check_count("mit67", split, len(self))
 
 
@@ -149,7 +152,7 @@ class Scene15Dataset(SceneDataset):
             chosen = np.sort(order[:train_per_class] if part == "train" else order[train_per_class:])
             paths += [files[i] for i in chosen]
             labels += [c] * len(chosen)
-        super().__init__("scene15", root, split, SCENE15_CLASSES, paths, labels, transform,
+        super().__init__("scene15", root, split, SCENE15_CLASSES, paths, labels, folder, transform,
                          ids=[f"{p.parent.name}/{p.stem}" for p in paths])
         self.seed = seed
         check_count("scene15", part, len(self))

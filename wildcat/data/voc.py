@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import numpy as np
-from PIL import Image
 from torchvision.datasets import VOCDetection
 
 from wildcat.data import DatasetFormatError, UnknownSplitError, check_count, dataset_not_found
@@ -136,7 +135,7 @@ class VOCDataset(ImageDataset):
                  transform: Optional[Callable[[Any], Any]] = None) -> None:
         self.name = name
         self.root = Path(root)
-        self.voc_dir = Path(voc_dir)
+        self.voc_dir = self.extracted_dir = Path(voc_dir)
         self.split = split
         self.classes = list(classes)
         self.transform = transform
@@ -284,7 +283,10 @@ class VOCDataset(ImageDataset):
             path = self.voc_dir / "Annotations" / f"{self.ids[index]}.xml"
             if not path.is_file():
                 raise dataset_not_found(self.name, self.root, path, "is incomplete: no annotation")
-            self._annotations[index] = parse_annotation(path)
+            try:
+                self._annotations[index] = parse_annotation(path)
+            except ET.ParseError as error:
+                raise self.damaged_file(path, f"not a well-formed XML file ({error})") from None
         return self._annotations[index]
 
     def boxes_for(self, index: int) -> dict[str, np.ndarray]:
@@ -304,17 +306,28 @@ class VOCDataset(ImageDataset):
         return _box_dict(labels, boxes, difficult)
 
     def mask_for(self, index: int) -> Optional[np.ndarray]:
-        """``(H, W) uint8`` mask (0 background, c + 1 class c, 255 void) or None (see module doc)."""
+        """``(H, W) uint8`` mask (0 background, c + 1 class c, 255 void) or None (see module doc).
+        A mask of another size than its image, or with another value, raises DatasetFormatError."""
         image_id = self.ids[index]
         if image_id not in self._mask_ids:
             return None
         path = self.voc_dir / "SegmentationClass" / f"{image_id}.png"
         if not path.is_file():
             raise dataset_not_found(self.name, self.root, path, "is incomplete: no mask")
-        with Image.open(path) as mask:
+        with self.open_image(self._image_paths[index]) as image:
+            image_size = image.size  # the header only
+        with self.open_image(path) as mask:
             if mask.mode not in ("P", "L"):
                 raise DatasetFormatError(f"{path}: a class mask must be a palette or grayscale PNG, not mode {mask.mode}")
-            return np.array(mask, dtype=np.uint8)
+            if mask.size != image_size:
+                raise self.damaged_file(path, f"the mask is {mask.size[0]}x{mask.size[1]} pixels but its image "
+                                              f"{self._image_paths[index]} is {image_size[0]}x{image_size[1]}")
+            pixels = np.array(mask, dtype=np.uint8)
+        unknown = (pixels > len(self.classes)) & (pixels != 255)
+        if unknown.any():
+            raise self.damaged_file(path, f"mask value {pixels[unknown][0]} is no class id (0 background, "
+                                          f"1..{len(self.classes)} the classes of {self.name}, 255 void)")
+        return pixels
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}, split={self.split!r}, {len(self)} images, {len(self.classes)} classes)"
@@ -369,6 +382,7 @@ class VOCActionDataset(VOCDataset):
             raise UnknownSplitError("voc2012_action has no test labels on disk: VOC 2012 test is scored only by the PASCAL "
                              "evaluation server; WELDON/WILDCAT test on 'val'")
         self.name, self.root, self.voc_dir, self.split = "voc2012_action", Path(root), Path(voc_dir), split
+        self.extracted_dir = self.voc_dir
         self.classes = list(VOC_ACTION_CLASSES)
         self.transform = transform
         self._annotations = {}

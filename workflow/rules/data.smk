@@ -25,7 +25,7 @@ rule make_synthetic:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "{params.wildcat} make-synthetic --quiet --root {params.root} {params.options} > {log} 2>&1 && touch {output}"
+        "{params.wildcat} make-synthetic --quiet --root {params.root:q} {params.options} > {log:q} 2>&1 && touch {output:q}"
 
 
 # `wildcat download` keeps its own per-file markers (wildcat/data/download.py); the rule's output
@@ -45,4 +45,4 @@ rule download:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "{params.wildcat} download {wildcards.dataset} --root {params.root} > {log} 2>&1 && touch {output}"
+        "{params.wildcat} download {wildcards.dataset} --root {params.root:q} > {log:q} 2>&1 && touch {output:q}"

@@ -24,6 +24,6 @@ rule evaluate:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.wildcat} evaluate --quiet --run {params.run} --out {output} "
-        "--overlays {params.overlays} --crf-workers {threads} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
-        "--method {wildcards.method} --seed {wildcards.seed} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.wildcat} evaluate --quiet --run {params.run:q} --out {output:q} "
+        "--overlays {params.overlays:q} --crf-workers {threads} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
+        "--method {wildcards.method} --seed {wildcards.seed} > {log:q} 2>&1"

@@ -22,6 +22,6 @@ rule combine:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.wildcat} combine --quiet --runs {params.runs} --out {output} --crf-workers {threads} "
+        "OMP_NUM_THREADS={threads} {params.wildcat} combine --quiet --runs {params.runs} --out {output:q} --crf-workers {threads} "
         "--config-name {params.config_name} --dataset-id {wildcards.dataset} --method {wildcards.method} "
-        "--seed {wildcards.seed} > {log} 2>&1"
+        "--seed {wildcards.seed} > {log:q} 2>&1"

@@ -2,7 +2,10 @@
 # `report` follows the DAG (it needs every metrics.json of the grid); `tables` reads whatever
 # cached results are in results/ and schedules nothing else, for a fresh clone without data.
 
-REPORT_COMMAND = "{params.wildcat} report --runs {params.runs} --paper {params.paper} --config-name {params.config_name} --out {params.out} > {log} 2>&1"
+REPORT_COMMAND = (
+    "{params.wildcat} report --runs {params.runs:q} --paper {params.paper:q} --config-name {params.config_name:q} "
+    "--out {params.out:q} > {log:q} 2>&1"
+)
 
 
 localrules:

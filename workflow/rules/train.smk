@@ -1,6 +1,8 @@
 # Training: one `wildcat train` run per (dataset, method, seed). The run folder keeps a
 # checkpoint after every epoch; model.pt is written last, so a killed job leaves no output
-# that Snakemake takes as done, and its rerun resumes from the checkpoint.
+# that Snakemake takes as done, and its rerun resumes from the checkpoint. A rerun because the
+# run's settings changed (Snakemake's params trigger) starts afresh instead of resuming the old
+# experiment, and says so in its log (--restart-if-changed).
 
 
 rule train:
@@ -33,4 +35,5 @@ rule train:
     conda:
         "../envs/wildcat.yaml"
     shell:
-        "OMP_NUM_THREADS={threads} {params.env} {params.launcher} -m wildcat train --quiet --out {params.out} {params.options} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} {params.env} {params.launcher} -m wildcat train --quiet --restart-if-changed --out {params.out:q} "
+        "{params.options} > {log:q} 2>&1"

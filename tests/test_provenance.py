@@ -1,0 +1,74 @@
+"""Provenance of a real CPU run: what train and evaluate record (wildcat.provenance), checked
+against independent readings of the same facts."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import ROOT, tiny_config
+from wildcat.evaluate import evaluate
+from wildcat.train import train
+
+
+def _cpu_from_proc() -> str:
+    lines = [line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")]
+    return lines[0].split(":", 1)[1].strip()
+
+
+@pytest.fixture(scope="module")
+def evaluated(tiny_data_root, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("prov")
+    config = tiny_config(tiny_data_root, epochs=2)
+    train(config, folder / "run", progress=False)
+    evaluate(folder / "run", folder / "metrics.json", progress=False)
+    return config, folder
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the CPU model from /proc/cpuinfo")
+def test_a_cpu_run_records_where_its_numbers_come_from(evaluated):
+    config, folder = evaluated
+    record = json.loads((folder / "metrics.json").read_text())
+    assert record["schema"] == 2
+    prov = record["provenance"]
+    assert prov["config"] == config.to_dict()  # every setting: epochs, weights, splits, image size, seed...
+    training, evaluation = prov["training"], prov["evaluation"]
+    assert training == json.loads((folder / "run" / "provenance.json").read_text())
+    assert training["config"] == config.to_dict() and training["epochs"] == 2
+    with open(folder / "run" / "train_log.csv") as handle:
+        seconds = sum(float(row["seconds"]) for row in csv.DictReader(handle))
+    assert training["wall_s"] == pytest.approx(seconds, abs=1e-3) and evaluation["wall_s"] > 0
+    for part in (training, evaluation):
+        assert part["device"] == {"type": "cpu", "name": _cpu_from_proc(), "count": 1, "threads": torch.get_num_threads(),
+                                  "precision": "float32"}
+        assert part["cpu"] == _cpu_from_proc()
+        assert part["versions"] == {"python": platform.python_version(), "torch": metadata.version("torch"),
+                                    "torchvision": metadata.version("torchvision"), "numpy": metadata.version("numpy"),
+                                    "pydensecrf": metadata.version("pydensecrf2")}
+        assert part["lock_sha256"] == hashlib.sha256((ROOT / "requirements" / "lock.txt").read_bytes()).hexdigest()
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+        if head.returncode == 0:
+            assert part["code"]["commit"] == head.stdout.strip() and isinstance(part["code"]["dirty"], bool)
+
+
+def test_the_split_fingerprints_tell_splits_apart(evaluated, tiny_data_root):
+    from wildcat.data import get_dataset
+    from wildcat.provenance import dataset_fingerprint
+
+    _, folder = evaluated
+    record = json.loads((folder / "metrics.json").read_text())
+    test, train_split = get_dataset("synthetic", tiny_data_root, "test"), get_dataset("synthetic", tiny_data_root, "train")
+    assert record["provenance"]["evaluation"]["test_split_sha256"] == dataset_fingerprint(test)
+    assert record["provenance"]["training"]["train_split_sha256"] == dataset_fingerprint(train_split)
+    assert dataset_fingerprint(test) != dataset_fingerprint(train_split)
+    test.targets = test.targets.copy()
+    test.targets[0, 0] = -test.targets[0, 0] or 1  # one label changed
+    assert dataset_fingerprint(test) != record["provenance"]["evaluation"]["test_split_sha256"]
