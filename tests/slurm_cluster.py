@@ -1,7 +1,6 @@
 """A real single-node SLURM cluster for tests: munged, slurmctld and slurmd on this machine.
 
-The recipe, its pitfalls and timings are in ../shared/notes/slurm-single-node.md (Debian 12,
-slurm-wlm 22.05, munge 0.5.15, root, no systemd). Use::
+Built for Debian 12 (slurm-wlm 22.05, munge 0.5.15), as root, without systemd. Use::
 
     reason = unavailable_reason()
     if reason:

@@ -128,3 +128,14 @@ def test_a_folder_without_results_is_a_usage_error(tmp_path, capsys):
     assert main(["compare", str(write_tree(tmp_path / "a", GRID)), str(tmp_path / "empty")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("wildcat compare: error: no <dataset>/<method>/seed<k>/metrics.json under") and err.count("\n") == 1
+
+
+def test_results_without_provenance_are_compared_on_their_settings(tmp_path):
+    reference = write_tree(tmp_path / "a", GRID)
+    for path in reference.glob("*/*/seed*/metrics.json"):  # as written before provenance (schema 1)
+        record = json.loads(path.read_text())
+        del record["provenance"]
+        path.write_text(json.dumps({**record, "schema": 1}))
+    rows, machine = compare(reference, write_tree(tmp_path / "b", GRID, {"epochs": 4}))
+    assert {r.verdict for r in rows} == {"reproduced"}  # the settings agree; the epochs were not recorded
+    assert "training device name: not recorded (reference) vs CPU A (candidate)" in machine

@@ -72,3 +72,21 @@ def test_the_split_fingerprints_tell_splits_apart(evaluated, tiny_data_root):
     test.targets = test.targets.copy()
     test.targets[0, 0] = -test.targets[0, 0] or 1  # one label changed
     assert dataset_fingerprint(test) != record["provenance"]["evaluation"]["test_split_sha256"]
+
+
+def test_a_checkout_is_dirty_for_code_not_for_the_results_it_writes(tmp_path):
+    from wildcat.provenance import code_version
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    for folder, name in (("wildcat", "code.py"), ("results", "metrics.json")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text("0\n")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"], check=True)
+    assert code_version(tmp_path)["dirty"] is False
+    (tmp_path / "results" / "metrics.json").write_text("1\n")  # a run rewrote the cached results
+    assert code_version(tmp_path)["dirty"] is False
+    (tmp_path / "wildcat" / "code.py").write_text("1\n")
+    version = code_version(tmp_path)
+    assert version["dirty"] is True and len(version["commit"]) == 40
+    assert code_version(tmp_path / "wildcat" / "missing") == {"commit": None, "dirty": None}

@@ -44,6 +44,8 @@ __all__ = ["FLOOR", "MIN_SEEDS", "VERDICTS", "Row", "compare", "format_markdown"
 FLOOR = 1.0
 #: Seeds a side needs for its spread to be estimated.
 MIN_SEEDS = 2
+#: Settings named in a ``not comparable`` row (the JSON output's rows name the same).
+MAX_KEYS_SHOWN = 3
 VERDICTS = ("reproduced", "differs", "inconclusive", "missing", "not comparable")
 #: Config keys that may differ between two comparable runs: the seed (each side has its own), and
 #: what the machine decides (device, precision, loader processes, where the data lives).
@@ -84,11 +86,12 @@ def _load(folder: Path) -> dict[tuple[str, str], list[dict[str, Any]]]:
     return runs
 
 
-def _recipe(record: Mapping[str, Any]) -> dict[str, Any]:
-    """What makes two runs the same experiment: the recorded config (the evaluation protocol
-    included) without :data:`MACHINE_KEYS`, else (no provenance: schema 1) ``settings``."""
+def _recipe(record: Mapping[str, Any], recorded: bool) -> dict[str, Any]:
+    """What makes two runs the same experiment: with ``recorded`` (every run being compared has
+    provenance), the config (the evaluation protocol included) without :data:`MACHINE_KEYS`;
+    else ``settings``, what schema 1 files hold too."""
     config = (record.get("provenance") or {}).get("config")
-    if config is None:
+    if not recorded:
         return {"settings": record["settings"]}
     if "members" in config:  # a multi-scale combination: its per-scale runs' configs
         return {"members": [_without_machine_keys(member) for member in config["members"]]}
@@ -105,7 +108,8 @@ def _test_split(record: Mapping[str, Any]) -> str | None:
 
 def _incomparable(reference: list[dict[str, Any]], candidate: list[dict[str, Any]]) -> str:
     """Why the two sides' runs are not the same experiment, or "" if they are."""
-    recipes = [_recipe(r) for r in reference], [_recipe(r) for r in candidate]
+    recorded = all((r.get("provenance") or {}).get("config") is not None for r in reference + candidate)
+    recipes = [_recipe(r, recorded) for r in reference], [_recipe(r, recorded) for r in candidate]
     for side, recipe in zip(("reference", "candidate"), recipes):
         if any(other != recipe[0] for other in recipe):
             return f"the {side}'s seeds ran different settings"
@@ -114,7 +118,9 @@ def _incomparable(reference: list[dict[str, Any]], candidate: list[dict[str, Any
         defaults = ExperimentConfig().to_dict()
         keys = sorted(key for key in set(ref) | set(cand) if ref.get(key, defaults.get(key)) != cand.get(key, defaults.get(key)))
         if keys:
-            return "; ".join(f"{key}: {ref.get(key, defaults.get(key))!r} vs {cand.get(key, defaults.get(key))!r}" for key in keys)
+            shown = "; ".join(f"{key}: {ref.get(key, defaults.get(key))!r} vs {cand.get(key, defaults.get(key))!r}"
+                              for key in keys[:MAX_KEYS_SHOWN])
+            return shown + (f"; and {len(keys) - MAX_KEYS_SHOWN} more" if len(keys) > MAX_KEYS_SHOWN else "")
     splits = {_test_split(r) for r in reference + candidate} - {None}
     if len(splits) > 1:
         return "the test split's images or labels differ (test_split_sha256)"

@@ -1,7 +1,7 @@
 """Evaluation metrics of the WILDCAT paper (Durand et al., CVPR 2017), on numpy arrays.
 
 Pure functions in scikit-learn's style: inputs are validated, edge cases are documented, values
-are fractions in ``[0, 1]`` (the report code multiplies by 100).
+are fractions in ``[0, 1]`` (``wildcat evaluate`` writes them as percentages).
 
 * Classification: :func:`average_precision`, :func:`mean_average_precision`
   (PASCAL VOC devkit AP, 11-point or all-point interpolated, or non-interpolated),
@@ -13,8 +13,8 @@ are fractions in ``[0, 1]`` (the report code multiplies by 100).
 * Segmentation (Table 9): :func:`confusion_matrix`, :func:`mean_iou`.
 
 Label conventions follow ``docs/contracts.md``: multi-label targets are ``1`` (positive),
-``0`` (difficult: ignored) and ``-1`` (negative). Protocol facts come from
-``shared/notes/protocols.md``; the ones marked "unconfirmed" there are marked here too.
+``0`` (difficult: ignored) and ``-1`` (negative). Protocol facts and their sources are in
+``docs/protocols.md``; the ones marked "unconfirmed" there are marked here too.
 """
 
 from __future__ import annotations
@@ -490,7 +490,7 @@ def pointwise_localization_ap(
     image without ``c``, or with ``c`` but a missed point, whose object is then never
     recalled). Recall is over the images that contain ``c``. AP per class, then the mean.
 
-    Sources (``shared/notes/protocols.md``): the WILDCAT paper (Table 8 and its text) confirms
+    Sources (docs/protocols.md): the WILDCAT paper (Table 8 and its text) confirms
     the max-region point, the "point-based object localization metric introduced by" Oquab et
     al., and ranking by class score. Unconfirmed (no copy of Oquab's text found): the 18 px
     tolerance, the TP/FP rule and the recall denominator above. Open choices are parameters.

@@ -24,15 +24,19 @@ LOCK_FILE = Path("requirements") / "lock.txt"
 #: Distribution names of the libraries whose versions are recorded.
 LIBRARIES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy", "pydensecrf": "pydensecrf2"}
 PROVENANCE_FILE = "provenance.json"
+#: The committed folders of results that the workflow writes: not code.
+OUTPUT_FOLDERS = ("results", "reports")
 
 
 def code_version(root: Path = PROJECT_ROOT) -> dict[str, Any]:
     """``{"commit": sha, "dirty": bool}`` of the git checkout at ``root``: dirty when a tracked file
-    differs from the commit; both ``None`` outside a git checkout (an installed package)."""
+    differs from the commit, outside :data:`OUTPUT_FOLDERS` (which a run itself rewrites); both
+    ``None`` outside a git checkout (an installed package)."""
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=30, check=True).stdout.strip()
-        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        status = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                 *(f":!{folder}" for folder in OUTPUT_FOLDERS)],
                                 capture_output=True, text=True, timeout=30, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}

@@ -1,6 +1,6 @@
 """Tables and figures from results: ``results/runs/**/metrics.json`` + ``results/paper/*.csv``.
 
-The last room of the data flow (``../shared/STYLE.md``): metrics -> results/*.json -> tables,
+The last room of the data flow: metrics -> results/*.json -> tables,
 plots. Pure functions build :class:`pandas.DataFrame` tables; writers put them on disk.
 
 * :func:`load_runs` reads every ``<config>/<dataset>/<method>/seed<k>/metrics.json`` (format in
