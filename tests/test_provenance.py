@@ -90,3 +90,20 @@ def test_a_checkout_is_dirty_for_code_not_for_the_results_it_writes(tmp_path):
     version = code_version(tmp_path)
     assert version["dirty"] is True and len(version["commit"]) == 40
     assert code_version(tmp_path / "wildcat" / "missing") == {"commit": None, "dirty": None}
+
+
+def test_a_resumed_run_records_who_trained_which_epochs(tiny_data_root, tmp_path):
+    run = tmp_path / "run"
+    config = tiny_config(tiny_data_root, epochs=3, schedule="constant", optimizer="sgd", lr=0.01)
+    train(config, run, progress=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state.update(epoch=1, log=state["log"][:1], segments=[{**state["segments"][0], "epochs": [1, 1], "cpu": "another CPU"}])
+    torch.save(state, run / "checkpoint.pt")  # as if an earlier process on another machine trained epoch 1
+    (run / "model.pt").unlink()
+    train(config, run, progress=False)
+    record = json.loads((run / "provenance.json").read_text())
+    assert [(s["epochs"], s["cpu"]) for s in record["segments"]] == [([1, 1], "another CPU"), ([2, 3], _cpu_from_proc())]
+    assert record["cpu"] == _cpu_from_proc() and record["epochs"] == 3
+    (run / "model.pt").unlink()  # resumed at its end: no epoch trained, nobody added
+    train(config, run, progress=False)
+    assert json.loads((run / "provenance.json").read_text())["segments"] == record["segments"]

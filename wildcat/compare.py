@@ -178,7 +178,8 @@ def _machines(runs: Mapping[tuple[str, str], list[dict[str, Any]]]) -> dict[str,
             for stage in ("training", "evaluation"):
                 parts = prov.get(stage) or []
                 for part in parts if isinstance(parts, list) else [parts]:  # a combination: one per member
-                    _machine_of(seen, stage, part or {})
+                    for piece in (part or {}).get("segments") or [part or {}]:  # a resumed training: each process
+                        _machine_of(seen, stage, piece)
     return seen
 
 

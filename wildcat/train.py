@@ -3,7 +3,8 @@
 Output folder::
 
     config.yaml      the resolved ExperimentConfig
-    checkpoint.pt    after every epoch: model, optimizer, scheduler, epoch, log, config (no RNG state: see below)
+    checkpoint.pt    after every epoch: model, optimizer, scheduler, epoch, log, config, segments (who
+                     trained which epochs); no RNG state: see below
     train_log.csv    epoch, loss, lr, seconds, images_per_s
     provenance.json  code, environment, device, training split fingerprint, settings, time (wildcat.provenance)
     model.pt         the final weights (written last: its presence means the run is complete)
@@ -388,6 +389,9 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
         generator=torch.Generator().manual_seed(config.seed), num_workers=config.workers,
         pin_memory=cuda, persistent_workers=config.workers > 0, drop_last=False,
     )
+    # Who trained which epochs: a resumed run lists the processes (code, device...) before this one.
+    segments = list(state.get("segments", [])) if state is not None else []
+    this_process = training_process(config, device, info) if info.main else {}
     first_loss = None  # of this process's first batch: the scale a diverging loss is judged by
     for epoch in range(start_epoch, config.epochs):
         _train_mode(net, batchnorm)
@@ -430,28 +434,40 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
             atomic_torch_save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                 "epoch": epoch + 1, "log": log_rows, "config": config.to_dict(),
+                "segments": [*segments, {**this_process, "epochs": [start_epoch + 1, epoch + 1]}],
             }, checkpoint_path)
             _write_log(out_dir / "train_log.csv", log_rows)
         if progress:
             tqdm.write(f"epoch {epoch + 1}/{config.epochs}: loss {total_loss / seen:.4f}, {seen / seconds:.0f} images/s")
 
     if info.main:
-        write_training_provenance(out_dir, config, dataset, device, info, log_rows)
+        if start_epoch < config.epochs:
+            segments.append({**this_process, "epochs": [start_epoch + 1, config.epochs]})
+        write_training_provenance(out_dir, config, dataset, segments, log_rows)
         atomic_torch_save(model.state_dict(), final)
     distributed.barrier()  # no rank returns before model.pt exists
     return final
 
 
-def write_training_provenance(out_dir: Path, config: ExperimentConfig, dataset: Any, device: torch.device,
-                              info: distributed.DistInfo, log_rows: list[dict[str, Any]]) -> None:
-    """``provenance.json`` of the run folder: the environment, the device this training used (the
-    one that finished it, for a resumed run), the training split's fingerprint, the settings, and
-    the summed epoch times."""
+def training_process(config: ExperimentConfig, device: torch.device, info: distributed.DistInfo) -> dict[str, Any]:
+    """What this process trains with: the environment (code, lock file, versions, CPU) and the device."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else provenance.cpu_model()
     precision = "bfloat16 autocast" if device.type == "cuda" and config.amp else "float32"
+    return {**provenance.environment(),
+            "device": provenance.device_record(device.type, name, info.world_size, torch.get_num_threads(), precision)}
+
+
+def write_training_provenance(out_dir: Path, config: ExperimentConfig, dataset: Any, segments: list[dict[str, Any]],
+                              log_rows: list[dict[str, Any]]) -> None:
+    """``provenance.json`` of the run folder: the processes that trained it (``segments``, each with
+    its ``epochs`` [first, last]; one unless the run was resumed), the last of them also at the top
+    level, the training split's fingerprint, the settings and the summed epoch times. A run resumed
+    from a checkpoint of an older version, which recorded none, has ``segments`` only for the
+    epochs trained since."""
+    latest = segments[-1] if segments else {}
     atomic_write_json(out_dir / provenance.PROVENANCE_FILE, {
-        **provenance.environment(),
-        "device": provenance.device_record(device.type, name, info.world_size, torch.get_num_threads(), precision),
+        **{key: value for key, value in latest.items() if key != "epochs"},
+        "segments": segments,
         "train_split_sha256": provenance.dataset_fingerprint(dataset),
         "config": config.to_dict(),
         "wall_s": round(sum(row["seconds"] for row in log_rows), 3),
