@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from wildcat.data import sources
+from wildcat.data.voc import voc_palette
 
 # -- images and archive writers --------------------------------------------------------------
 
@@ -34,6 +35,16 @@ def jpeg_bytes(width: int, height: int, value: int = 128, mode: str = "RGB") -> 
     color = value if mode == "L" else (value, 255 - value, (3 * value) % 256)
     buffer = io.BytesIO()
     Image.new(mode, (width, height), color).save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def painted_jpeg_bytes(labels: np.ndarray) -> bytes:
+    """A JPEG of ``labels`` (H, W) in the VOC colour map (0 background black, c + 1 the colour of
+    class c), with full-resolution chroma (4:4:4) and quality 100, so that every pixel keeps the
+    colour of its label to within a few levels."""
+    colours = np.array(voc_palette(), np.uint8).reshape(-1, 3)
+    buffer = io.BytesIO()
+    Image.fromarray(colours[labels]).save(buffer, format="JPEG", quality=100, subsampling=0)
     return buffer.getvalue()
 
 
@@ -136,9 +147,18 @@ def voc_mask(image_id: str, size: tuple[int, int], objects: list[dict]) -> np.nd
     return mask
 
 
+def painted_labels(image_id: str, size: tuple[int, int], objects: list[dict]) -> np.ndarray:
+    """The labels an image of a painted tree shows: its :func:`voc_mask` without the void border."""
+    labels = voc_mask(image_id, size, objects)
+    labels[labels == 255] = 0
+    return labels
+
+
 def _voc_tree(folder: str, images: dict, splits: dict[str, list[str]], seg: dict[str, list[str]],
-              only: Optional[list[str]] = None) -> dict[str, bytes]:
-    """Files of a VOC tree under ``VOCdevkit/<folder>/`` for the splits ``only`` (all by default)."""
+              only: Optional[list[str]] = None, painted: bool = False) -> dict[str, bytes]:
+    """Files of a VOC tree under ``VOCdevkit/<folder>/`` for the splits ``only`` (all by default).
+    The images are plain colours, or with ``painted`` their :func:`painted_labels` in the VOC
+    colour map (objects that a stand-in model can see, for oracle tests)."""
     base = f"VOCdevkit/{folder}"
     files: dict[str, bytes] = {}
     for split, ids in splits.items():
@@ -154,18 +174,20 @@ def _voc_tree(folder: str, images: dict, splits: dict[str, list[str]], seg: dict
                 files[f"{base}/SegmentationClass/{i}.png"] = palette_png_bytes(voc_mask(i, *images[i]))
         for k, i in enumerate(ids):
             size, objects = images[i]
-            files[f"{base}/JPEGImages/{i}.jpg"] = jpeg_bytes(*size, value=40 + 30 * k)
+            files[f"{base}/JPEGImages/{i}.jpg"] = (painted_jpeg_bytes(painted_labels(i, size, objects)) if painted
+                                                   else jpeg_bytes(*size, value=40 + 30 * k))
             files[f"{base}/Annotations/{i}.xml"] = voc_xml(f"{i}.jpg", size, objects)
     return files
 
 
 @functools.lru_cache(maxsize=None)
-def voc2007_archives() -> dict[str, bytes]:
+def voc2007_archives(painted: bool = False) -> dict[str, bytes]:
+    """The two VOC 2007 tars (``painted``: see :func:`_voc_tree`)."""
     return {
         "VOCtrainval_06-Nov-2007.tar": tar_bytes(_voc_tree("VOC2007", VOC2007_IMAGES, VOC2007_SPLITS, VOC2007_SEG,
-                                                           only=["trainval"])),
+                                                           only=["trainval"], painted=painted)),
         "VOCtest_06-Nov-2007.tar": tar_bytes(_voc_tree("VOC2007", VOC2007_IMAGES, VOC2007_SPLITS, VOC2007_SEG,
-                                                       only=["test"])),
+                                                       only=["test"], painted=painted)),
     }
 
 
@@ -195,8 +217,9 @@ VOC2012_ACTION = {
 
 
 @functools.lru_cache(maxsize=None)
-def voc2012_archives() -> dict[str, bytes]:
-    files = _voc_tree("VOC2012", VOC2012_IMAGES, VOC2012_SPLITS, VOC2012_SEG)
+def voc2012_archives(painted: bool = False) -> dict[str, bytes]:
+    """The VOC 2012 trainval tar, Action lists included (``painted``: the VOC images, see :func:`_voc_tree`)."""
+    files = _voc_tree("VOC2012", VOC2012_IMAGES, VOC2012_SPLITS, VOC2012_SEG, painted=painted)
     base = "VOCdevkit/VOC2012"
     for split in ("train", "val"):
         ids = [i for i, (s, _, _) in VOC2012_ACTION.items() if s == split]

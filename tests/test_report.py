@@ -493,3 +493,33 @@ def test_runs_in_no_table_are_named_on_stderr(runs_dir, paper, tmp_path, capsys)
     assert all(line.startswith("wildcat report: note: ") and "in no table" in line for line in lines)
     runs = load_runs(runs_dir)
     assert report.unused_runs(runs, build_tables(runs, paper, "default"), "default") == expected
+
+
+def test_a_run_of_another_recipe_never_stands_under_the_papers_ours(tmp_path):
+    """A smoke run (1 epoch, cnn6, 48 px) of the paper's config name gets a row of its own that
+    says what differs; the runs that follow config/paper.yaml's recipe get the paper row and a
+    verdict against the paper's number (Table 5, VOC 2007, WILDCAT conv-pool: 89.0)."""
+    from wildcat.grid import Grid
+    from wildcat.config import load_yaml, make_config
+    from wildcat.recipe import PaperRecipes
+
+    recipes = PaperRecipes(REPO / "config" / "paper.yaml")
+    grid = Grid(load_yaml(REPO / "config" / "paper.yaml"))
+    for seed, value in ((0, 88.0), (1, 89.5)):
+        config = make_config(grid.settings("voc2007", "ss_m1_a1", seed)).to_dict()
+        path = write_run(tmp_path, "voc2007", "ss_m1_a1", seed, {"map": value}, ANALYSIS, config="paper")
+        record = json.loads(path.read_text())
+        path.write_text(json.dumps({**record, "schema": 2, "provenance": {"config": config}}))
+    smoke = {**make_config(grid.settings("voc2007", "ss_m1_a1", 2)).to_dict(),
+             "epochs": 1, "backbone": "cnn6", "weights": None, "image_size_px": 48}
+    path = write_run(tmp_path, "voc2007", "ss_m1_a1", 2, {"map": 95.0}, ANALYSIS, config="paper")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "schema": 2, "provenance": {"config": smoke}}))
+
+    table = build_tables(load_runs(tmp_path), load_paper(PAPER_DIR), "paper", recipes, 2.0)["order_ablation"]
+    rows = table[(table["dataset"] == "voc2007") & (table["our_method"] == "ss_m1_a1")]
+    assert rows[["ours", "difference", "verdict"]].values.tolist() == [
+        ["88.8 ± 1.1 (n=2)", "-0.2", "within ±2"], ["95.0 (n=1)", "—", "not the paper's recipe"]]
+    assert rows["method"].iloc[1] == ("conv5 + conv + pooling (WILDCAT): our run of another recipe (backbone 'cnn6' vs "
+                                      "'resnet101', weights None vs 'imagenet', image_size_px 48 vs 448, epochs 1 vs 20)")
+    assert rows["paper"].tolist() == ["89.0", "—"]
+    assert "within ±2 points of the paper's number" in table.attrs["note"]

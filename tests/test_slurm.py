@@ -60,7 +60,7 @@ def profile() -> dict:
 
 def snakemake_command(workdir: Path, *options: str, config: Path = TINY) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--configfile", str(config),
-            "--directory", str(workdir), "--config", f"paper_dir={ROOT / 'results' / 'paper'}", *options]
+            "--directory", str(workdir), "--config", f"paper_dir={ROOT / 'results' / 'paper'}", f"paper_recipe={ROOT / 'config' / 'paper.yaml'}", *options]
 
 
 def workflow_env() -> dict[str, str]:

@@ -244,7 +244,8 @@ def test_bad_config_fails_at_parse_time_naming_the_key(override, message):
 def test_tiny_workflow_end_to_end_then_tables_from_cache(tmp_path):
     work = tmp_path / "work"
     work.mkdir()
-    common = ["--configfile", str(TINY), "--directory", str(work), "--config", f"paper_dir={ROOT / 'results' / 'paper'}"]
+    common = ["--configfile", str(TINY), "--directory", str(work), "--config", f"paper_dir={ROOT / 'results' / 'paper'}",
+              f"paper_recipe={ROOT / 'config' / 'paper.yaml'}"]
     result = snakemake("--cores", "2", *common)
     assert result.returncode == 0, result.stderr[-3000:]
     for method in ("wildcat", "gmp"):

@@ -125,7 +125,10 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
     runs = report.load_runs(args.runs)
     report.require_runs(runs, args.config_name, args.runs)
-    tables = report.write_report(runs, report.load_paper(args.paper), args.config_name, args.out)
+    from wildcat.recipe import PaperRecipes
+
+    tables = report.write_report(runs, report.load_paper(args.paper), args.config_name, args.out,
+                                 PaperRecipes(args.paper_recipe), args.tolerance)
     for run in report.unused_runs(runs, tables, args.config_name):
         print(f"wildcat report: note: {run} is in no table: its method id or its settings fit none "
               "(docs/contracts.md, Method ids)", file=sys.stderr)
@@ -244,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=Path, default=Path("results/runs"), help="folder of metrics.json files")
     p.add_argument("--paper", type=Path, default=Path("results/paper"), help="the paper's published numbers")
     p.add_argument("--config-name", default="default", help="which config's runs to report")
+    p.add_argument("--paper-recipe", type=Path, default=Path("config/paper.yaml"), metavar="CONFIG",
+                   help="the workflow config whose settings are the paper's recipe: a run that does not follow it "
+                        "(backbone, weights, image size or scales, epochs, training split) never stands under the "
+                        "paper's 'ours' (default: config/paper.yaml)")
+    p.add_argument("--tolerance", type=float, default=2.0, metavar="POINTS",
+                   help="a paper row's verdict: 'within' when our mean is within POINTS of the paper's number "
+                        "(default 2; the workflow passes its paper_tolerance)")
     p.add_argument("--out", type=Path, required=True, help="output folder (tables; figures in OUT/figures)")
     p.set_defaults(func=_cmd_report)
     return parser

@@ -217,7 +217,7 @@ def _combined_segmentation(test_set: Any, test: list[Prediction], combined: np.n
     tune_items = ((logits(tune, combined_tune, row, index, mask.shape), mask)
                   for row, index in enumerate(tune_indices) if (mask := tune_set.mask_for(index)) is not None)
     background = best_background(tune_items, list(config.seg_background_grid), len(test_set.classes) + 1)
-    scorer = SegmentationScorer(list(test_set.classes), background, config, crf_workers)
+    scorer = SegmentationScorer(list(test_set.classes), background, config, crf_workers, command="combine")
     for index in tqdm(sorted(test[0].maps), desc="segmentation", leave=False, disable=not progress):
         mask = test_set.mask_for(index)
         rgb = np.asarray(test_set.load_image(index))  # RGB (ImageDataset.load_image)

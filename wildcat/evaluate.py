@@ -24,6 +24,7 @@ import dataclasses
 import json
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
@@ -168,14 +169,24 @@ class SegmentationScorer:
     """Confusion matrices of the argmax labels and of their dense-CRF refinement (paper Table 9),
     over background + the ``classes``, with the ``background`` value tuned on a training split.
 
+    A tuned ``background`` at the lowest or highest value of ``config.seg_background_grid`` is
+    reported: one warning line on stderr (``wildcat <command>: warning: ...``, by the main rank) and
+    ``seg_background_at_grid_edge`` in the protocol (always recorded, true or false).
+
     The CRF (single-threaded pydensecrf, 1.5-2.5 s per VOC-sized image on our CPU) runs in this process,
     or with ``crf_workers > 1`` in that many worker processes, a few images ahead of the forward
     pass: the confusion matrices are sums of integer counts, so the result is the same.
     """
 
-    def __init__(self, classes: list[str], background: float, config: ExperimentConfig, crf_workers: int = 0) -> None:
+    def __init__(self, classes: list[str], background: float, config: ExperimentConfig, crf_workers: int = 0,
+                 command: str = "evaluate") -> None:
         self.classes = list(classes)
         self.background = background
+        grid = list(config.seg_background_grid)
+        self.at_grid_edge = background in (min(grid), max(grid))
+        if self.at_grid_edge and distributed.is_main():
+            print(f"wildcat {command}: warning: the tuned background {background} is at the edge of seg_background_grid "
+                  f"{grid}; the best value may lie outside it", file=sys.stderr, flush=True)
         self.unary_scale = config.seg_unary_scale
         self.params = crf_params(config)
         self.tuned_on = config.seg_tune_split
@@ -214,7 +225,8 @@ class SegmentationScorer:
             self._pool.shutdown()
         confusions = distributed.all_reduce_sum(self.confusions)
         result: MetricsDict = {"metrics": {}, "per_class": {}, "protocol": {
-            "seg_background": self.background, "seg_tuned_on": self.tuned_on, "crf": dataclasses.asdict(self.params)}}
+            "seg_background": self.background, "seg_background_at_grid_edge": self.at_grid_edge,
+            "seg_tuned_on": self.tuned_on, "crf": dataclasses.asdict(self.params)}}
         for name, confusion in zip(("seg_miou_argmax", "seg_miou_crf"), confusions):
             miou, per_class_iou = metrics.mean_iou(confusion)
             result["metrics"][name] = _percent(miou)

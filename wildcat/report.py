@@ -47,6 +47,7 @@ import pandas as pd
 
 from wildcat.errors import WildcatError
 from wildcat.io import atomic_dir
+from wildcat.recipe import RECIPE_KEYS, PaperRecipes, recipe_differences, recorded_recipe
 
 __all__ = [
     "NOT_RUN",
@@ -138,13 +139,13 @@ _SIDE_BY_SIDE_EXTRA = {"classification": _EXTRA_ROWS, "localization": _EXTRA_ROW
 METRICS_SCHEMAS = (1, 2)
 RUN_COLUMNS = (
     "config_name", "dataset", "method", "seed", "metric", "value",
-    "alpha", "num_maps", "settings", "ap_mode", "path",
+    "alpha", "num_maps", "settings", "ap_mode", "path", "recipe",
 )
 PAPER_COLUMNS = (
     "table", "method", "our_method", "dataset", "metric", "value", "exact", "scale", "num_maps",
     "kmax", "kmin", "alpha", "order", "check", "source", "note",
 )
-SIDE_BY_SIDE_COLUMNS = ("table", "dataset", "metric", "method", "our_method", "paper", "ours")
+SIDE_BY_SIDE_COLUMNS = ("table", "dataset", "metric", "method", "our_method", "paper", "ours", "difference", "verdict")
 # The files of each table (write_tables) and the folder of the figures (write_report).
 _TABLE_SUFFIXES = (".md", ".csv", ".tex")
 _FIGURES_DIR = "figures"
@@ -238,6 +239,7 @@ def load_runs(runs_dir: str | os.PathLike[str]) -> pd.DataFrame:
                 "settings": _canonical_settings(settings),
                 "ap_mode": str(record.get("protocol", {}).get("ap_mode", "")),
                 "path": path.relative_to(root).as_posix(),
+                "recipe": recorded_recipe(record),
             })
     runs = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     runs = runs.astype({"seed": "int64", "value": "float64", "alpha": "float64", "num_maps": "float64"})
@@ -380,12 +382,42 @@ def method_label(method: str, method_runs: pd.DataFrame) -> str:
     return label
 
 
+def _recipe_split(runs: pd.DataFrame, recipes: PaperRecipes | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs that follow the paper's recipe for their (dataset, method, seed), and the others
+    with a ``differs`` column saying how; without ``recipes``, every run follows it."""
+    if recipes is None or runs.empty:
+        return runs, runs.iloc[0:0].assign(differs="")
+    expected = [recipes.recipe(d, m, int(seed)) for d, m, seed in zip(runs["dataset"], runs["method"], runs["seed"])]
+    follows = [e is None or r == e for r, e in zip(runs["recipe"], expected)]
+    others = runs[[not f for f in follows]].copy()
+    others["differs"] = [recipe_differences(r, e) for r, e, f in zip(runs["recipe"], expected, follows) if not f]
+    return runs[follows], others
+
+
+def _verdict_cells(values: Sequence[float], paper_value: float, tolerance: float | None, ours: str) -> dict[str, str]:
+    """``difference`` (ours - paper, mean over seeds) and ``verdict`` within ``tolerance`` points;
+    both :data:`NOT_RUN` / :data:`NOT_APPLICABLE` like our cell, or :data:`NO_PAPER_VALUE` where
+    there is nothing to compare with."""
+    if ours in (NOT_RUN, NOT_APPLICABLE):
+        return {"difference": ours, "verdict": ours}
+    if tolerance is None or paper_value is None or pd.isna(paper_value):
+        return {"difference": NO_PAPER_VALUE, "verdict": NO_PAPER_VALUE}
+    difference = statistics.fmean(values) - float(paper_value)
+    verdict = f"within ±{tolerance:g}" if abs(difference) <= tolerance else "differs"
+    return {"difference": f"{difference:+.1f}", "verdict": verdict}
+
+
 def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, tables: Sequence[str],
-                  extra_methods: Sequence[str]) -> pd.DataFrame:
-    """Paper rows of ``tables`` with our cell beside, then rows for our ``extra_methods`` runs."""
+                  extra_methods: Sequence[str], recipes: PaperRecipes | None = None,
+                  tolerance: float | None = None) -> pd.DataFrame:
+    """Paper rows of ``tables`` with our cell beside (runs that follow the paper's recipe only),
+    rows for runs of another recipe (saying what differs), then our ``extra_methods`` runs."""
     rows: list[dict[str, Any]] = []
     covered: set[tuple[str, str, str]] = set()
-    seeds = _seed_values(runs)
+    following, other_recipe = _recipe_split(runs, recipes)
+    seeds, every_seed = _seed_values(following), _seed_values(runs)  # our own rows claim no paper number
+    others = {key: (group["differs"].iloc[0], group.sort_values("seed")["value"].tolist())
+              for key, group in other_recipe.groupby(["dataset", "method", "metric"])}
     for position, table in enumerate(tables):
         part = paper[paper["table"] == table]
         datasets = list(dict.fromkeys(part["dataset"]))  # the paper's column order
@@ -394,27 +426,37 @@ def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, tables: Sequence[str]
             block = part[part["dataset"] == dataset]
             for _, row in block.iterrows():
                 our = row["our_method"]
-                ours = format_ours(seeds.get((dataset, our, row["metric"]), [])) if our else NOT_APPLICABLE
+                values = seeds.get((dataset, our, row["metric"]), []) if our else []
+                key = (position, dataset_rank, 0, method_order.index(row["method"]), _rank(row["metric"], METRICS))
+                ours = format_ours(values) if our else NOT_APPLICABLE
                 rows.append({
                     "table": table, "dataset": dataset, "metric": row["metric"], "method": row["method"],
                     "our_method": our or NOT_APPLICABLE, "paper": format_paper(row["value"], row["exact"]),
-                    "ours": ours, "_key": (position, dataset_rank, 0,
-                                           method_order.index(row["method"]), _rank(row["metric"], METRICS)),
+                    "ours": ours, **_verdict_cells(values, row["value"], tolerance, ours), "_key": (*key, 0),
                 })
+                if our and (dataset, our, row["metric"]) in others and (dataset, our, row["metric"]) not in covered:
+                    differs, other_values = others[(dataset, our, row["metric"])]
+                    rows.append({
+                        "table": table, "dataset": dataset, "metric": row["metric"],
+                        "method": f"{row['method']}: our run of another recipe ({differs})", "our_method": our,
+                        "paper": NO_PAPER_VALUE, "ours": format_ours(other_values), "difference": NO_PAPER_VALUE,
+                        "verdict": "not the paper's recipe", "_key": (*key, 1),
+                    })
                 if our:
                     covered.add((dataset, our, row["metric"]))
             for metric in _order(block["metric"].tolist(), METRICS):
                 for rank, method in enumerate(extra_methods):
                     if (dataset, method, metric) in covered:
                         continue
-                    values = seeds.get((dataset, method, metric), [])
+                    values = every_seed.get((dataset, method, metric), [])
                     if not values:
                         continue
                     rows.append({
                         "table": table, "dataset": dataset, "metric": metric,
                         "method": method_label(method, runs[(runs["dataset"] == dataset) & (runs["method"] == method)]),
                         "our_method": method,
-                        "paper": NO_PAPER_VALUE, "ours": format_ours(values),
+                        "paper": NO_PAPER_VALUE, "ours": format_ours(values), "difference": NO_PAPER_VALUE,
+                        "verdict": NO_PAPER_VALUE,
                         "_key": (position, dataset_rank, 1, rank, _rank(metric, METRICS)),
                     })
                     covered.add((dataset, method, metric))
@@ -508,21 +550,28 @@ def _methods_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "metric", *GRID_METHODS])
 
 
-def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str) -> dict[str, pd.DataFrame]:
+def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, recipes: PaperRecipes | None = None,
+                 tolerance: float | None = None) -> dict[str, pd.DataFrame]:
     """Build the report's tables for one config: the paper's number and ours side by side.
 
     Args:
         runs: :func:`load_runs` output (any configs; only ``config_name``'s rows are used).
         paper: :func:`load_paper` output.
         config_name: e.g. ``"default"`` or ``"paper"``.
+        recipes: the paper's recipe of each run (config/paper.yaml, :mod:`wildcat.recipe`): a run
+            that does not follow it never stands under the paper's "ours"; it gets a row of its
+            own saying what differs. None: every run counts (no recipe check).
+        tolerance: the side-by-side tables' ``verdict``: ``within ±T`` when our mean is within
+            ``tolerance`` points of the paper's number, else ``differs``; None: no verdict.
 
     Returns:
         ``{name: DataFrame}`` for the names in :data:`TABLE_NAMES`, every cell a string:
 
         * ``classification`` (Tables 2-4), ``localization`` (Table 8), ``segmentation`` (Table 9:
           argmax and FC-CRF rows), ``order_ablation`` (Table 5), ``alpha_m_ablation``
-          (Table 7): columns ``table, dataset, metric, method, our_method, paper, ours``; the
-          paper's rows in its order, then our grid methods that were run (paper ``—``).
+          (Table 7): columns ``table, dataset, metric, method, our_method, paper, ours,
+          difference, verdict``; the paper's rows in its order (each followed by a row for runs
+          of another recipe, if any), then our grid methods that were run (paper ``—``).
         * ``alpha_ablation`` (Figures 4-5 + ours) and ``m_ablation`` (Table 6 + ours):
           columns ``dataset, metric, base, alpha|num_maps, method, paper_source, paper, ours``.
         * ``methods``: ``dataset, metric, wildcat, m1, gmp, gap`` for the datasets we ran.
@@ -532,13 +581,18 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str) -> d
     ours = _config_runs(runs, config_name)
     tables: dict[str, pd.DataFrame] = {}
     for name, sources in _SIDE_BY_SIDE_SOURCES.items():
-        tables[name] = _side_by_side(paper, ours, sources, _SIDE_BY_SIDE_EXTRA.get(name, ()))
+        tables[name] = _side_by_side(paper, ours, sources, _SIDE_BY_SIDE_EXTRA.get(name, ()), recipes, tolerance)
     tables["m_ablation"] = _ablation_table(ours, paper, "num_maps", ("Table 6",))
     tables["alpha_ablation"] = _ablation_table(ours, paper, "alpha", ("Figure 4", "Figure 5"))
     tables["methods"] = _methods_table(ours)
     ordered = {name: tables[name] for name in TABLE_NAMES}
     for name, frame in ordered.items():
         frame.attrs["title"] = f"{_TITLES[name]} (config: {config_name})"
+        if name in _SIDE_BY_SIDE_SOURCES and tolerance is not None:
+            frame.attrs["note"] = (f"verdict: our mean over seeds within ±{tolerance:g} points of the paper's number "
+                                   f"(paper_tolerance of the workflow config), for runs that follow the paper's recipe "
+                                   f"({', '.join(RECIPE_KEYS)} as {recipes.path if recipes else 'config/paper.yaml'} "
+                                   "sets them); a run of another recipe is never put under the paper's \"ours\".")
     return ordered
 
 
@@ -593,11 +647,11 @@ def _latex_escape(text: str) -> str:
     return out.replace("~", r"$\sim$").replace("±", r"$\pm$").replace("—", "---")
 
 
-def _to_markdown(frame: pd.DataFrame, title: str) -> str:
+def _to_markdown(frame: pd.DataFrame, title: str, note: str = "") -> str:
     body = frame.to_markdown(index=False, disable_numparse=True)
     if frame.empty:
         body += "\n\n(no rows: nothing of this table was run in this config)"
-    return f"# {title}\n\n{body}\n\n{_LEGEND}\n"
+    return f"# {title}\n\n{body}\n\n" + (f"{note}\n\n" if note else "") + f"{_LEGEND}\n"
 
 
 def _to_latex(frame: pd.DataFrame, name: str, title: str) -> str:
@@ -622,7 +676,8 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | os.PathLike[
     for name in sorted(tables):
         frame = tables[name].astype(str)
         title = str(tables[name].attrs.get("title", name))
-        texts = (_to_markdown(frame, title), frame.to_csv(index=False, lineterminator="\n"),
+        texts = (_to_markdown(frame, title, str(tables[name].attrs.get("note", ""))),
+                 frame.to_csv(index=False, lineterminator="\n"),
                  _to_latex(frame, name, title))
         for suffix, text in zip(_TABLE_SUFFIXES, texts, strict=True):
             path = out / f"{name}{suffix}"
@@ -744,8 +799,8 @@ def _check_replaceable(out: Path) -> None:
                            "a report replaces its whole folder: move them away or give another folder")
 
 
-def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str,
-                 out_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, out_dir: str | os.PathLike[str],
+                 recipes: PaperRecipes | None = None, tolerance: float | None = None) -> dict[str, pd.DataFrame]:
     """Write the report of ``config_name`` as the folder ``out_dir``, whole or not at all.
 
     The tables (:func:`write_tables`) and ``figures/`` (:func:`write_figures`) are built in a
@@ -758,6 +813,7 @@ def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str,
         paper: :func:`load_paper` output.
         config_name: the config to report.
         out_dir: the report folder, e.g. ``reports/default``.
+        recipes, tolerance: see :func:`build_tables`.
 
     Returns:
         The tables written (:func:`build_tables`).
@@ -767,7 +823,7 @@ def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str,
     """
     out = Path(out_dir)
     _check_replaceable(out)
-    tables = build_tables(runs, paper, config_name)
+    tables = build_tables(runs, paper, config_name, recipes, tolerance)
     with atomic_dir(out) as tmp:
         write_tables(tables, tmp)
         write_figures(runs, paper, tmp / _FIGURES_DIR, config_name=config_name)

@@ -4,7 +4,7 @@
 
 REPORT_COMMAND = (
     "{params.wildcat} report --runs {params.runs:q} --paper {params.paper:q} --config-name {params.config_name:q} "
-    "--out {params.out:q} > {log:q} 2>&1"
+    "--paper-recipe {params.recipe:q} --tolerance {params.tolerance} --out {params.out:q} > {log:q} 2>&1"
 )
 
 
@@ -49,6 +49,8 @@ rule report:
         paper=PAPER,
         out=lambda wildcards, output: Path(output.figures).parent,
         config_name=NAME,
+        recipe=config["paper_recipe"],
+        tolerance=config["paper_tolerance"],
     threads: 1
     resources:
         runtime=5,
@@ -68,6 +70,8 @@ rule tables:
         paper=PAPER,
         out=REPORTS,
         config_name=NAME,
+        recipe=config["paper_recipe"],
+        tolerance=config["paper_tolerance"],
     threads: 1
     resources:
         runtime=5,
