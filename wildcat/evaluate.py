@@ -173,7 +173,7 @@ class SegmentationScorer:
     reported: one warning line on stderr (``wildcat <command>: warning: ...``, by the main rank) and
     ``seg_background_at_grid_edge`` in the protocol (always recorded, true or false).
 
-    The CRF (single-threaded pydensecrf, 1.5-2.5 s per VOC-sized image on our CPU) runs in this process,
+    The CRF (single-threaded pydensecrf: seconds per VOC-sized image, benchmarks/engine.py) runs in this process,
     or with ``crf_workers > 1`` in that many worker processes, a few images ahead of the forward
     pass: the confusion matrices are sums of integer counts, so the result is the same.
     """

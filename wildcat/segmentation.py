@@ -90,8 +90,8 @@ def crf_unaries(logits: np.ndarray, background: float, unary_scale: float) -> tu
     The absent classes have probability 0 in :func:`unary_probabilities`; a mean-field CRF with
     the Potts model never gives such a label to a pixel (its unary and pairwise costs are both
     the highest), so leaving them out changes the labels only through pydensecrf's clipping of
-    zero probabilities to 1e-5, and the CRF runs faster: 1.5-2.5 s instead of 4.1-6.3 s per
-    448 x 448 image with 3 labels instead of 21 (``benchmarks/engine.py``, one CPU core, three runs).
+    zero probabilities to 1e-5, and the CRF runs faster with fewer labels (``benchmarks/engine.py``
+    prints both).
 
     Args:
         logits: ``(C, H, W)`` from :func:`class_logits` (``-inf`` for absent classes).
