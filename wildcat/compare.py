@@ -33,7 +33,7 @@ from typing import Any
 
 from scipy import stats
 
-from wildcat.config import ExperimentConfig
+from wildcat.config import RESULT_NEUTRAL_KEYS, ExperimentConfig
 from wildcat.errors import WildcatError
 from wildcat.io import atomic_write_json
 from wildcat.report import METRICS, read_metrics_json
@@ -47,9 +47,10 @@ MIN_SEEDS = 2
 #: Settings named in a ``not comparable`` row (the JSON output's rows name the same).
 MAX_KEYS_SHOWN = 3
 VERDICTS = ("reproduced", "differs", "inconclusive", "missing", "not comparable")
-#: Config keys that may differ between two comparable runs: the seed (each side has its own), and
-#: what the machine decides (device, precision, loader processes, where the data lives).
-MACHINE_KEYS = frozenset({"seed", "device", "amp", "channels_last", "compile", "workers", "data_root", "cache_images"})
+#: Config keys that may differ between two comparable runs: the seed (each side has its own), what
+#: the machine decides (device, precision) and what changes no result (loader processes, where the
+#: data lives, the image cache).
+MACHINE_KEYS = frozenset({"seed", "device", "amp", "channels_last", "compile", *RESULT_NEUTRAL_KEYS})
 
 
 class CompareError(WildcatError):

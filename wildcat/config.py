@@ -108,6 +108,8 @@ class ExperimentConfig:
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(ExperimentConfig)}
+#: The keys that change no result: loader processes, where the data lives, the image cache.
+RESULT_NEUTRAL_KEYS = ("workers", "data_root", "cache_images")
 #: The keys that only evaluation reads (the test split and the protocol): they do not change training.
 EVALUATION_KEYS = ("test_split", *list(FIELDS)[list(FIELDS).index("ap_mode"):])
 

@@ -321,10 +321,9 @@ def training_provenance(run_dir: str | Path) -> dict[str, Any] | None:
 def evaluation_provenance(test_set: Any, device: torch.device, started: float) -> dict[str, Any]:
     """What this evaluation ran on: the environment, the device (float32 forward passes), the test
     split's fingerprint and the wall time since ``started`` (``time.perf_counter()``)."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else provenance.cpu_model()
     return {
         **provenance.environment(),
-        "device": provenance.device_record(device.type, name, distributed.world_size(), torch.get_num_threads(), "float32"),
+        "device": provenance.device_record(device, distributed.world_size(), "float32"),
         "test_split_sha256": provenance.dataset_fingerprint(test_set),
         "wall_s": round(time.perf_counter() - started, 3),
     }

@@ -82,10 +82,15 @@ def environment(root: Path = PROJECT_ROOT) -> dict[str, Any]:
             "cpu": cpu_model()}
 
 
-def device_record(device_type: str, device_name: str, world_size: int, threads: int, precision: str) -> dict[str, Any]:
-    """The device a run actually used: ``type`` (cpu, cuda), its ``name`` (the CPU model or the
-    GPU's name), ``count`` (processes, one per GPU on CUDA), ``threads`` per process, ``precision``."""
-    return {"type": device_type, "name": device_name, "count": world_size, "threads": threads, "precision": precision}
+def device_record(device: Any, world_size: int, precision: str) -> dict[str, Any]:
+    """The device a run actually used (a ``torch.device``): ``type`` (cpu, cuda), its ``name`` (the
+    CPU model or the GPU's), ``count`` (processes, one per GPU on CUDA), ``threads`` per process
+    and ``precision``."""
+    import torch  # lazily: the rest of this module reads no tensors
+
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
+    return {"type": device.type, "name": name, "count": world_size, "threads": torch.get_num_threads(),
+            "precision": precision}
 
 
 def dataset_fingerprint(dataset: Any) -> str:

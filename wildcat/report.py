@@ -387,7 +387,9 @@ def _recipe_split(runs: pd.DataFrame, recipes: PaperRecipes | None) -> tuple[pd.
     with a ``differs`` column saying how; without ``recipes``, every run follows it."""
     if recipes is None or runs.empty:
         return runs, runs.iloc[0:0].assign(differs="")
-    expected = [recipes.recipe(d, m, int(seed)) for d, m, seed in zip(runs["dataset"], runs["method"], runs["seed"])]
+    keys = list(zip(runs["dataset"], runs["method"], runs["seed"].astype(int)))  # a row per metric: one recipe a run
+    recipe_of = {key: recipes.recipe(*key) for key in dict.fromkeys(keys)}
+    expected = [recipe_of[key] for key in keys]
     follows = [e is None or r == e for r, e in zip(runs["recipe"], expected)]
     others = runs[[not f for f in follows]].copy()
     others["differs"] = [recipe_differences(r, e) for r, e, f in zip(runs["recipe"], expected, follows) if not f]

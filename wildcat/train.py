@@ -47,7 +47,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from wildcat import distributed, provenance
-from wildcat.config import BATCHNORM_MODES, EVALUATION_KEYS, ExperimentConfig, load_config, load_yaml, save_config
+from wildcat.config import BATCHNORM_MODES, EVALUATION_KEYS, RESULT_NEUTRAL_KEYS, ExperimentConfig, load_config, load_yaml, save_config
 from wildcat.data import get_dataset
 from wildcat.data.transforms import train_transform
 from wildcat.errors import WildcatError, WildcatWarning
@@ -243,8 +243,8 @@ class DivergenceWarning(WildcatWarning):
 
 
 #: ExperimentConfig keys that a resumed run may change: they do not change the trained weights
-#: (loader processes, where the data lives, the image cache) or are used only by evaluation.
-RESUMABLE_CHANGES = frozenset({"workers", "data_root", "cache_images", *EVALUATION_KEYS})
+#: (:data:`wildcat.config.RESULT_NEUTRAL_KEYS`) or are used only by evaluation.
+RESUMABLE_CHANGES = frozenset({*RESULT_NEUTRAL_KEYS, *EVALUATION_KEYS})
 #: A warning is given when an epoch's mean loss exceeds the first batch's loss this many times.
 DIVERGENCE_FACTOR = 10.0
 
@@ -451,10 +451,8 @@ def _train(config: ExperimentConfig, out_dir: Path, resume: bool, progress: bool
 
 def training_process(config: ExperimentConfig, device: torch.device, info: distributed.DistInfo) -> dict[str, Any]:
     """What this process trains with: the environment (code, lock file, versions, CPU) and the device."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else provenance.cpu_model()
     precision = "bfloat16 autocast" if device.type == "cuda" and config.amp else "float32"
-    return {**provenance.environment(),
-            "device": provenance.device_record(device.type, name, info.world_size, torch.get_num_threads(), precision)}
+    return {**provenance.environment(), "device": provenance.device_record(device, info.world_size, precision)}
 
 
 def write_training_provenance(out_dir: Path, config: ExperimentConfig, dataset: Any, segments: list[dict[str, Any]],
