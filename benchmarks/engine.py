@@ -6,7 +6,7 @@ Prints, from one run on one core:
    CRF versus the rest (forward pass, metrics);
 3. the dense-CRF cost per image at 448 x 448 with 21 labels and the paper-scale parameters
    (target <= 1 s per core), and with the 3 labels that the evaluation gives it on an image with
-   two present classes (background + the present classes: :func:`wildcat.segmentation.crf_unaries`);
+   two present classes (background + the present classes: :func:`wildcat.eval.segmentation.crf_unaries`);
 4. the segmentation scorer on such images with the CRF in this process and in 2 worker
    processes (``--crf-workers 2``; starting the workers included).
 
@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import yaml
 
-import wildcat.evaluate as evaluate_module
-from wildcat.config import make_config
-from wildcat.crf import CRFParams, crf_refine
+import wildcat.eval.evaluate as evaluate_module
+from wildcat.engine.config import make_config
+from wildcat.eval.crf import CRFParams, crf_refine
 from wildcat.data.synthetic import make_synthetic
-from wildcat.segmentation import class_logits
-from wildcat.train import train
+from wildcat.eval.segmentation import class_logits
+from wildcat.engine.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -20,9 +20,9 @@ import torch
 import torchvision
 from torch import Tensor
 
-from wildcat.model import WildcatNet
-from wildcat.pooling import WildcatPool2d
-from wildcat.regions import resolve_region_count
+from wildcat.nn.model import WildcatNet
+from wildcat.nn.pooling import WildcatPool2d
+from wildcat.nn.regions import resolve_region_count
 
 
 def full_sort_pool(x: Tensor, kmax: float, kmin: float, alpha: float) -> Tensor:

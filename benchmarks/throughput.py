@@ -53,7 +53,7 @@ from torch import nn
 from wildcat.data.base import ImageDataset
 from wildcat.data.transforms import train_transform
 from wildcat.io import atomic_write_json
-from wildcat.model import WildcatNet
+from wildcat.nn.model import WildcatNet
 
 BARE, WILDCAT, COMPILED, EVALUATION = ("ResNet-101 + average pooling", "WildcatNet(ResNet-101)",
                                        "WildcatNet(ResNet-101), compiled", "WildcatNet(ResNet-101), evaluation")
@@ -142,7 +142,7 @@ class Trainer(Timed):
 
 
 class Evaluator(Timed):
-    """Evaluation steps as :func:`wildcat.evaluate.forward_batches` runs them: eval mode, no
+    """Evaluation steps as :func:`wildcat.eval.evaluate.forward_batches` runs them: eval mode, no
     gradients, float32, class maps and scores."""
 
     def __init__(self, model: WildcatNet, device: torch.device, batch_size: int, size_px: int) -> None:

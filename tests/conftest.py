@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from wildcat.config import ExperimentConfig, make_config
+from wildcat.engine.config import ExperimentConfig, make_config
 from wildcat.data.synthetic import SyntheticSpec, make_synthetic
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -82,7 +82,7 @@ def test_budget_output_says_the_throughput_is_an_input(tiny_grid):
 
 
 def test_paper_grid_has_every_table():
-    table = budget_table(ROOT / "config" / "paper.yaml")
+    table = budget_table(ROOT / "config" / "paper.yaml", paper_dir=ROOT / "results" / "paper")
     assert {"Table 2", "Table 9", "Figure 5", "all tables"} <= set(table["table"])
     assert (table["gpu_hours"] > 0).all()
 
@@ -171,7 +171,20 @@ def test_benchmark_json_feeds_the_budget_command(tmp_path):
     assert "PLACEHOLDER" not in out and record["device"] in out
     assert f"{measured.train_images_per_second:g} training" in out
     # Hours scale with 1 / throughput: against the placeholder's 100 training images/s.
-    hours = budget_table(ROOT / "config" / "paper.yaml", measured).set_index("table")
-    placeholder = budget_table(ROOT / "config" / "paper.yaml").set_index("table")
+    hours = budget_table(ROOT / "config" / "paper.yaml", measured, ROOT / "results" / "paper").set_index("table")
+    placeholder = budget_table(ROOT / "config" / "paper.yaml", paper_dir=ROOT / "results" / "paper").set_index("table")
     assert hours.loc["all tables", "train_gpu_hours"] == pytest.approx(
         placeholder.loc["all tables", "train_gpu_hours"] * 100.0 / measured.train_images_per_second, rel=1e-3)
+
+
+def test_budget_reads_the_paper_tables_from_the_folder_it_is_given_not_from_the_package(tmp_path):
+    """A non-editable install has no results/ beside the package: `wildcat budget` reads the paper's
+    tables from --paper (default: results/paper under the working directory)."""
+    paper = tmp_path / "elsewhere"
+    subprocess.run(["cp", "-r", str(ROOT / "results" / "paper"), str(paper)], check=True)
+    args = [sys.executable, "-m", "wildcat", "budget", "--config", str(ROOT / "config" / "paper.yaml")]
+    given = subprocess.run([*args, "--paper", str(paper)], capture_output=True, text=True, cwd=tmp_path)
+    assert given.returncode == 0, given.stderr
+    assert "all tables" in given.stdout
+    missing = subprocess.run(args, capture_output=True, text=True, cwd=tmp_path)
+    assert missing.returncode != 0 and "supp_table1_datasets.csv" in missing.stderr

@@ -1,4 +1,4 @@
-"""Tests for the multi-scale Object Bank combination (wildcat.combine)."""
+"""Tests for the multi-scale Object Bank combination (wildcat.eval.combine)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from wildcat import metrics
+from wildcat.eval import metrics
 from wildcat.cli import main
-from wildcat.combine import CombineError, combine, combine_scores, predict
-from wildcat.config import load_config
+from wildcat.eval.combine import CombineError, combine, combine_scores, predict
+from wildcat.engine.config import load_config
 from wildcat.data import get_dataset
-from wildcat.train import load_trained, train
+from wildcat.engine.train import load_trained, train
 
 from conftest import tiny_config
 
@@ -167,7 +167,7 @@ def test_two_scales_end_to_end_through_the_cli(member_runs, tmp_path):
 @pytest.mark.slow
 def test_pool_conv_member_runs_end_to_end(tiny_data_root, member_runs, tmp_path):
     """The order variant trains, reloads as pool-conv and combines like any member."""
-    from wildcat.train import load_trained
+    from wildcat.engine.train import load_trained
 
     run = tmp_path / "poolconv"
     train(tiny_config(tiny_data_root, image_size_px=48, epochs=1, kmax=1, kmin=1, alpha=1.0, num_maps=1,

@@ -1,4 +1,4 @@
-"""``wildcat compare``: verdicts on constructed results trees (wildcat.compare)."""
+"""``wildcat compare``: verdicts on constructed results trees (wildcat.report.compare)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 from wildcat.cli import main
-from wildcat.compare import FLOOR, compare, exit_status
+from wildcat.report.compare import FLOOR, compare, exit_status
 
 SETTINGS = {"backbone": "cnn6", "image_size_px": 96, "num_maps": 4, "kmax": 0.1, "kmin": None, "alpha": 0.7,
             "order": "conv-pool", "scales": [96]}

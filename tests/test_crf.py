@@ -1,4 +1,4 @@
-"""Tests for wildcat.crf: dense-CRF refinement (Krähenbühl & Koltun, NIPS 2011) via pydensecrf."""
+"""Tests for wildcat.eval.crf: dense-CRF refinement (Krähenbühl & Koltun, NIPS 2011) via pydensecrf."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter, shift
 
-from wildcat.crf import CRFParams, crf_marginals, crf_refine
-from wildcat.metrics import confusion_matrix, mean_iou
+from wildcat.eval.crf import CRFParams, crf_marginals, crf_refine
+from wildcat.eval.metrics import confusion_matrix, mean_iou
 
 H, W = 64, 64
 

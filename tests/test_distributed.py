@@ -1,8 +1,8 @@
-"""Data-parallel training and evaluation (wildcat.distributed) on the CPU with gloo.
+"""Data-parallel training and evaluation (wildcat.engine.distributed) on the CPU with gloo.
 
 Two processes with per-process batch B must end with the weights of one process with batch 2B:
 DDP averages the gradients of the two half-batch means, which is the mean over the whole batch,
-and :class:`wildcat.train.EpochSampler` gives the two ranks the two halves of the one-process
+and :class:`wildcat.engine.train.EpochSampler` gives the two ranks the two halves of the one-process
 batch. BatchNorm is run with ``batchnorm = "frozen"`` (running statistics, affine weights
 trained): with batch statistics a half batch normalises differently from the whole batch, and
 SyncBatchNorm has no CPU kernel. The remaining difference is float summation order (the
@@ -19,9 +19,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from wildcat import distributed
-from wildcat.evaluate import evaluate
-from wildcat.train import CHECKPOINT, FINAL_WEIGHTS, EpochSampler, train
+from wildcat.engine import distributed
+from wildcat.eval.evaluate import evaluate
+from wildcat.engine.train import CHECKPOINT, FINAL_WEIGHTS, EpochSampler, train
 
 from conftest import free_port, tiny_config
 

@@ -15,11 +15,11 @@ import pytest
 import torch
 
 import wildcat.io as wildcat_io
-from wildcat.combine import combine
+from wildcat.eval.combine import combine
 from wildcat.errors import WildcatError
-from wildcat.evaluate import evaluate
+from wildcat.eval.evaluate import evaluate
 from wildcat.io import atomic_path, atomic_torch_save, atomic_write_text
-from wildcat.train import train
+from wildcat.engine.train import train
 
 from conftest import ROOT, tiny_config
 
@@ -132,8 +132,8 @@ def _not_loaded(*args, **kwargs):
 def test_unwritable_output_folder_fails_before_the_model_loads(slow_crf_run, tmp_path, monkeypatch, mount_tmpfs):
     """An output folder that cannot be created (a regular file is in its path) or is on a
     read-only filesystem (unwritable even by root) is a one-line error before any work."""
-    monkeypatch.setattr("wildcat.evaluate.load_trained", _not_loaded)
-    monkeypatch.setattr("wildcat.combine.load_trained", _not_loaded)
+    monkeypatch.setattr("wildcat.eval.evaluate.load_trained", _not_loaded)
+    monkeypatch.setattr("wildcat.eval.combine.load_trained", _not_loaded)
     a_file = tmp_path / "file.txt"
     a_file.write_text("not a folder")
     blocked = a_file / "out"

@@ -1,4 +1,4 @@
-"""Tests for the evaluation pass (wildcat.evaluate)."""
+"""Tests for the evaluation pass (wildcat.eval.evaluate)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from wildcat.evaluate import evaluate, peak_points
-from wildcat.train import train
+from wildcat.eval.evaluate import evaluate, peak_points
+from wildcat.engine.train import train
 
 from conftest import tiny_config
 

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from conftest import ROOT
-from wildcat.config import ConfigError
+from wildcat.engine.config import ConfigError
 from wildcat.grid import Grid, Run, cli_options
 
 CONFIG = {

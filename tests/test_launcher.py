@@ -7,7 +7,7 @@ workflow/rules/common.smk; docs/distributed.md), and a real two-"node" DDP run o
    fed the resources the dry run prints).
 2. The several-node launcher, with ``srun`` replaced by a stand-in that runs its command once
    per "node" on this machine (CPU, gloo, one process per "node", the c10d store hosted by
-   ``python -m wildcat.rendezvous`` on a free port), must train the same model, bit for bit, as
+   ``python -m wildcat.engine.rendezvous`` on a free port), must train the same model, bit for bit, as
    ``torchrun --standalone --nproc_per_node 2``: both are world size 2 and give each rank the same batches, and an
    all-reduce of two values is exact whatever the order. No SLURM and no GPU are involved.
 """
@@ -29,14 +29,14 @@ import yaml
 
 from conftest import free_port, tiny_config
 from test_workflow import ROOT, TINY, snakemake
-from wildcat.config import save_config
-from wildcat.train import CHECKPOINT, FINAL_WEIGHTS
+from wildcat.engine.config import save_config
+from wildcat.engine.train import CHECKPOINT, FINAL_WEIGHTS
 
 TRAIN_TARGET = "runs/tiny/synthetic/wildcat/seed0/model.pt"
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 
 PORT = "$((29500 + SLURM_JOB_ID % 1000))"
-MULTI_NODE = (f"python -m wildcat.rendezvous --port={PORT} "
+MULTI_NODE = (f"python -m wildcat.engine.rendezvous --port={PORT} "
               "srun --nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=32 --gres=gpu:4 --kill-on-bad-exit=1 "
               "torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID "
               f"--rdzv_endpoint=$(hostname):{PORT} --rdzv_conf=is_host=false")
@@ -117,7 +117,7 @@ def test_train_launcher_for_each_layout(tmp_path, layout):
 def test_several_nodes_without_gpus_start_one_process_per_node(tmp_path):
     shell, job_resources = dry_run_train(tmp_path, {"nodes": 3})
     assert launcher_of(shell) == (
-        f"python -m wildcat.rendezvous --port={PORT} "
+        f"python -m wildcat.engine.rendezvous --port={PORT} "
         "srun --nodes=3 --ntasks=3 --ntasks-per-node=1 --cpus-per-task=1 --kill-on-bad-exit=1 torchrun --nnodes=3 "
         f"--nproc_per_node=1 --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID --rdzv_endpoint=$(hostname):{PORT} "
         "--rdzv_conf=is_host=false"
@@ -154,7 +154,7 @@ def test_two_node_launcher_trains_as_one_node_with_two_processes(tiny_data_root,
     (tmp_path / "dry").mkdir()
     shell, _ = dry_run_train(tmp_path / "dry", {"nodes": 2})
     launcher = launcher_of(shell)
-    assert launcher.startswith(f"python -m wildcat.rendezvous --port={PORT} srun --nodes=2 --ntasks=2 ")
+    assert launcher.startswith(f"python -m wildcat.engine.rendezvous --port={PORT} srun --nodes=2 --ntasks=2 ")
     assert " torchrun --nnodes=2 --nproc_per_node=1 --rdzv_backend=c10d " in launcher
     launcher = launcher.replace(PORT, str(free_port()))  # the one port this test may take
     try:

@@ -1,4 +1,4 @@
-"""Tests for wildcat.metrics: hand-worked examples, the VOC devkit and sklearn as references."""
+"""Tests for wildcat.eval.metrics: hand-worked examples, the VOC devkit and sklearn as references."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from wildcat.metrics import (
+from wildcat.eval.metrics import (
     UndefinedMetricWarning,
     accuracy,
     average_precision,

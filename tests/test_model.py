@@ -1,4 +1,4 @@
-"""Tests for wildcat.model.WildcatNet and wildcat.backbones."""
+"""Tests for wildcat.nn.model.WildcatNet and wildcat.nn.backbones."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import torch
 import torchvision
 from torch import nn
 
-from wildcat.backbones import build_backbone
-from wildcat.config import class_map_side
-from wildcat.model import WildcatNet
-from wildcat.pooling import wildcat_pool2d
+from wildcat.nn.backbones import build_backbone
+from wildcat.engine.config import class_map_side
+from wildcat.nn.model import WildcatNet
+from wildcat.nn.pooling import wildcat_pool2d
 
 
 @pytest.mark.parametrize(
@@ -34,7 +34,7 @@ def test_shapes(backbone, size, map_side):
 
 @pytest.mark.parametrize(("backbone", "size"), [("cnn6", 1), ("cnn6", 50), ("cnn6", 97), ("resnet18", 33), ("resnet18", 100)])
 def test_class_map_side_is_the_backbones_own(backbone, size):
-    # The torch-free size the config validates k+ / k- against (wildcat.config) is the real one.
+    # The torch-free size the config validates k+ / k- against (wildcat.engine.config) is the real one.
     model = WildcatNet(2, backbone=backbone, num_maps=1, kmax=1, kmin=0).eval()
     with torch.no_grad():
         maps = model.class_maps(torch.zeros(1, 3, size, size))
@@ -216,7 +216,7 @@ def test_bad_order():
 
 
 def test_config_validates_the_order():
-    from wildcat.config import ConfigError, ExperimentConfig, make_config
+    from wildcat.engine.config import ConfigError, ExperimentConfig, make_config
 
     assert ExperimentConfig().order == "conv-pool"
     assert make_config({"order": "pool-conv"}).order == "pool-conv"

@@ -1,11 +1,11 @@
-"""Tests for wildcat.pooling (paper Section 3, Eq. 3), in the style of torchvision's test_ops.py."""
+"""Tests for wildcat.nn.pooling (paper Section 3, Eq. 3), in the style of torchvision's test_ops.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from wildcat.pooling import (
+from wildcat.nn.pooling import (
     ClassWisePool,
     WildcatPool2d,
     class_wise_pool,

@@ -1,4 +1,4 @@
-"""Provenance of a real CPU run: what train and evaluate record (wildcat.provenance), checked
+"""Provenance of a real CPU run: what train and evaluate record (wildcat.engine.provenance), checked
 against independent readings of the same facts."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from conftest import ROOT, tiny_config
-from wildcat.evaluate import evaluate
-from wildcat.train import train
+from wildcat.eval.evaluate import evaluate
+from wildcat.engine.train import train
 
 
 def _cpu_from_proc() -> str:
@@ -61,7 +61,7 @@ def test_a_cpu_run_records_where_its_numbers_come_from(evaluated):
 
 def test_the_split_fingerprints_tell_splits_apart(evaluated, tiny_data_root):
     from wildcat.data import get_dataset
-    from wildcat.provenance import dataset_fingerprint
+    from wildcat.engine.provenance import dataset_fingerprint
 
     _, folder = evaluated
     record = json.loads((folder / "metrics.json").read_text())
@@ -75,7 +75,7 @@ def test_the_split_fingerprints_tell_splits_apart(evaluated, tiny_data_root):
 
 
 def test_a_checkout_is_dirty_for_code_not_for_the_results_it_writes(tmp_path):
-    from wildcat.provenance import code_version
+    from wildcat.engine.provenance import code_version
 
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     for folder, name in (("wildcat", "code.py"), ("results", "metrics.json")):

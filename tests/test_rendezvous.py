@@ -1,11 +1,11 @@
-"""Why the several-node launcher hosts the c10d store in ``python -m wildcat.rendezvous``: two
+"""Why the several-node launcher hosts the c10d store in ``python -m wildcat.engine.rendezvous``: two
 torch elastic rendezvous handlers, as two torchrun agents hold them, close the rendezvous one
 after the other, in a fixed order (no timing involved).
 
 - The store hosted by the first agent (torchrun's default on the endpoint's node): once that
   agent has closed the rendezvous and exited, the second one cannot close it and reports the
   failure (torchrun logs it as "has failed to shutdown the rendezvous ...").
-- The store hosted by ``wildcat.rendezvous.host_store`` in a process that outlives both agents:
+- The store hosted by ``wildcat.engine.rendezvous.host_store`` in a process that outlives both agents:
   both close it.
 """
 
@@ -18,7 +18,7 @@ import sys
 import pytest
 
 from conftest import ROOT, free_port
-from wildcat.rendezvous import host_store
+from wildcat.engine.rendezvous import host_store
 
 
 def _agent(port: int, is_host: bool, go: multiprocessing.Event, results: multiprocessing.Queue, name: str) -> None:
@@ -77,11 +77,11 @@ def test_a_store_hosted_beside_the_agents_lets_every_agent_close():
 
 def test_the_store_host_runs_the_command_and_exits_with_its_status():
     port = free_port()
-    command = [sys.executable, "-m", "wildcat.rendezvous", f"--port={port}", "bash", "-c", "exit 3"]
+    command = [sys.executable, "-m", "wildcat.engine.rendezvous", f"--port={port}", "bash", "-c", "exit 3"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stderr
     taken = host_store(port)
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)  # the port is taken
     assert result.returncode == 1
-    assert result.stderr.startswith(f"python -m wildcat.rendezvous: error: cannot host the store on port {port}: ")
+    assert result.stderr.startswith(f"python -m wildcat.engine.rendezvous: error: cannot host the store on port {port}: ")
     del taken

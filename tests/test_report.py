@@ -500,8 +500,8 @@ def test_a_run_of_another_recipe_never_stands_under_the_papers_ours(tmp_path):
     says what differs; the runs that follow config/paper.yaml's recipe get the paper row and a
     verdict against the paper's number (Table 5, VOC 2007, WILDCAT conv-pool: 89.0)."""
     from wildcat.grid import Grid
-    from wildcat.config import load_yaml, make_config
-    from wildcat.recipe import PaperRecipes
+    from wildcat.engine.config import load_yaml, make_config
+    from wildcat.report.recipe import PaperRecipes
 
     recipes = PaperRecipes(REPO / "config" / "paper.yaml")
     grid = Grid(load_yaml(REPO / "config" / "paper.yaml"))

@@ -1,12 +1,12 @@
-"""Tests for wildcat.segmentation (class maps -> pixel labels and CRF unaries)."""
+"""Tests for wildcat.eval.segmentation (class maps -> pixel labels and CRF unaries)."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from wildcat.crf import CRFParams, crf_refine
-from wildcat.segmentation import argmax_labels, class_logits, crf_unaries, present_classes, unary_probabilities
+from wildcat.eval.crf import CRFParams, crf_refine
+from wildcat.eval.segmentation import argmax_labels, class_logits, crf_unaries, present_classes, unary_probabilities
 
 
 def test_present_classes_keeps_the_top_class():

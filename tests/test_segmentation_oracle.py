@@ -26,19 +26,19 @@ import torch
 from torch import Tensor, nn
 
 import fake_archives as fa
-from wildcat import combine as combine_module
-from wildcat import evaluate as evaluate_module
-from wildcat.combine import combine
-from wildcat.config import ExperimentConfig, load_config, make_config, save_config
+from wildcat.eval import combine as combine_module
+from wildcat.eval import evaluate as evaluate_module
+from wildcat.eval.combine import combine
+from wildcat.engine.config import ExperimentConfig, load_config, make_config, save_config
 from wildcat.data import get_dataset, sources
 from wildcat.data import download as dl
 from wildcat.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from wildcat.data.voc import voc_palette
-from wildcat.evaluate import SegmentationScorer, best_background, evaluate, masked_indices
-from wildcat.segmentation import class_logits
+from wildcat.eval.evaluate import SegmentationScorer, best_background, evaluate, masked_indices
+from wildcat.eval.segmentation import class_logits
 
 pytestmark = [pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning"),
-              pytest.mark.filterwarnings("ignore::wildcat.metrics.UndefinedMetricWarning")]  # the tiny splits miss classes
+              pytest.mark.filterwarnings("ignore::wildcat.eval.metrics.UndefinedMetricWarning")]  # the tiny splits miss classes
 
 TABLES = {"voc2007": fa.VOC2007_IMAGES, "voc2012": fa.VOC2012_IMAGES}
 #: (dataset, test split, background-tuning split): the paper config's splits (config/paper.yaml),
@@ -123,7 +123,7 @@ def test_ground_truth_maps_score_100_through_the_loader_and_scorer(plain_root, d
 # -- oracle maps through the model path: evaluate and combine ---------------------------------
 
 class PaintedOracle(nn.Module):
-    """A stand-in for :class:`wildcat.model.WildcatNet` on painted images: the map of class ``c``
+    """A stand-in for :class:`wildcat.nn.model.WildcatNet` on painted images: the map of class ``c``
     is 1 at the input pixels whose nearest VOC colour (of background and the 20 classes) is the
     colour the fake archives paint ``c`` with, else 0, at the input resolution (stride 1); its
     score is +0.5 if some pixel has it, else -0.5."""

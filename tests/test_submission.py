@@ -13,7 +13,7 @@ import fake_archives as fa
 from wildcat.data import DatasetNotFoundError, get_dataset, sources
 from wildcat.data import download as dl
 from wildcat.data.voc import VOC_CLASSES
-from wildcat.submission import (SubmissionError, read_voc_classification_submission, read_voc_test_ids,
+from wildcat.eval.submission import (SubmissionError, read_voc_classification_submission, read_voc_test_ids,
                                 write_voc_classification_submission)
 
 pytestmark = pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning")
@@ -134,9 +134,9 @@ def test_evaluate_on_the_test_split_writes_the_server_archive(test_root, tmp_pat
     """`wildcat evaluate` on VOC 2012 test (labels unknown) writes the submission, not metrics."""
     import torch
 
-    from wildcat.config import make_config, save_config
-    from wildcat.evaluate import evaluate
-    from wildcat.model import WildcatNet
+    from wildcat.engine.config import make_config, save_config
+    from wildcat.eval.evaluate import evaluate
+    from wildcat.nn.model import WildcatNet
 
     run = tmp_path / "run"
     config = make_config(dict(dataset="voc2012", data_root=str(test_root), train_split="train", test_split="test",

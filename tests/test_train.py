@@ -1,4 +1,4 @@
-"""Tests for the training engine (wildcat.train) on the synthetic data."""
+"""Tests for the training engine (wildcat.engine.train) on the synthetic data."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-from wildcat.config import save_config
-from wildcat.evaluate import evaluate
-from wildcat.train import CHECKPOINT, FINAL_WEIGHTS, SeededItems, multilabel_loss, train
+from wildcat.engine.config import save_config
+from wildcat.eval.evaluate import evaluate
+from wildcat.engine.train import CHECKPOINT, FINAL_WEIGHTS, SeededItems, multilabel_loss, train
 
 from conftest import tiny_config
 

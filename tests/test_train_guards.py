@@ -1,5 +1,5 @@
 """A run folder only ever continues the same experiment, and a diverged run is never written as done
-(wildcat.train: resume checks, non-finite loss; wildcat.config: values that cannot train)."""
+(wildcat.engine.train: resume checks, non-finite loss; wildcat.engine.config: values that cannot train)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import torch
 import yaml
 
 from wildcat.cli import main
-from wildcat.config import ConfigError, load_config, make_config, save_config
-from wildcat.train import (CHECKPOINT, FINAL_WEIGHTS, CheckpointError, DivergenceWarning, RunMismatchError,
+from wildcat.engine.config import ConfigError, load_config, make_config, save_config
+from wildcat.engine.train import (CHECKPOINT, FINAL_WEIGHTS, CheckpointError, DivergenceWarning, RunMismatchError,
                            TrainingDivergedError, train)
 
 from conftest import tiny_config

@@ -183,7 +183,7 @@ def test_getitem_gives_pil_images_to_other_transforms_and_none(files):
 
 
 def test_getitem_reads_through_a_cache_of_load_image_tensor(files):
-    """wildcat.train's cache_images wraps load_image_tensor in an lru_cache on the instance: the
+    """wildcat.engine.train's cache_images wraps load_image_tensor in an lru_cache on the instance: the
     second read of an image comes from the cache."""
     dataset = Folder([files["rgba_png"]], transform=eval_transform(24))  # a PNG: decoded by load_image
     dataset.load_image_tensor = functools.lru_cache(maxsize=None)(dataset.load_image_tensor)

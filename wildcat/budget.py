@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from wildcat.config import load_yaml, make_config
+from wildcat.engine.config import load_yaml, make_config
 from wildcat.errors import WildcatError
 from wildcat.grid import Grid
 
@@ -40,7 +40,6 @@ __all__ = ["PLACEHOLDER", "REFERENCE_SIZE_PX", "Throughput", "load_throughput", 
 
 #: The size at which the throughputs are measured (the paper's single scale).
 REFERENCE_SIZE_PX = 448
-PAPER_DIR = Path(__file__).resolve().parents[1] / "results" / "paper"
 
 
 @dataclass(frozen=True)
@@ -127,7 +126,7 @@ def _table_key(name: str) -> tuple[int, int]:
 def budget_table(
     config_path: str | Path,
     throughput: Throughput = PLACEHOLDER,
-    paper_dir: str | Path = PAPER_DIR,
+    paper_dir: str | Path = Path("results/paper"),
 ) -> pd.DataFrame:
     """GPU-hours per paper table for the workflow config at ``config_path`` (e.g. config/paper.yaml).
 

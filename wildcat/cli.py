@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from wildcat import __version__
-from wildcat.config import FIELDS, ConfigError, ExperimentConfig, load_config
+from wildcat.engine.config import FIELDS, ConfigError, ExperimentConfig, load_config
 from wildcat.errors import WildcatError, WildcatWarning
 
 EPILOG = """examples:
@@ -69,7 +69,7 @@ def _cmd_download(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from wildcat.train import train
+    from wildcat.engine.train import train
 
     config = load_config(args.config, _overrides(args))
     print(train(config, args.out, resume=not args.restart, progress=not args.quiet,
@@ -77,7 +77,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from wildcat.evaluate import evaluate
+    from wildcat.eval.evaluate import evaluate
 
     result = evaluate(args.run, args.out, identity=_identity(args), overlays_dir=args.overlays, progress=not args.quiet,
                       crf_workers=args.crf_workers)
@@ -113,7 +113,7 @@ def _add_crf_workers_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_combine(args: argparse.Namespace) -> None:
-    from wildcat.combine import combine
+    from wildcat.eval.combine import combine
 
     result = combine(args.runs, args.out, identity=_identity(args), scores_out=args.scores_out, progress=not args.quiet,
                      crf_workers=args.crf_workers)
@@ -125,7 +125,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
     runs = report.load_runs(args.runs)
     report.require_runs(runs, args.config_name, args.runs)
-    from wildcat.recipe import PaperRecipes
+    from wildcat.report.recipe import PaperRecipes
 
     tables = report.write_report(runs, report.load_paper(args.paper), args.config_name, args.out,
                                  PaperRecipes(args.paper_recipe), args.tolerance)
@@ -136,7 +136,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from wildcat import compare
+    from wildcat.report import compare
 
     rows, machine = compare.compare(args.reference, args.candidate)
     print(compare.format_markdown(rows, machine, str(args.reference), str(args.candidate)), end="")
@@ -155,7 +155,7 @@ def _cmd_budget(args: argparse.Namespace) -> None:
                                        args.measured_on or "not stated")
     else:
         throughput = budget.PLACEHOLDER
-    print(budget.format_budget(budget.budget_table(args.config, throughput), throughput))
+    print(budget.format_budget(budget.budget_table(args.config, throughput, args.paper), throughput))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -219,6 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("budget", help="GPU-hours per paper table of a workflow config, from a measured throughput")
     p.add_argument("--config", type=Path, default=Path("config/paper.yaml"), help="workflow config (default: config/paper.yaml)")
+    p.add_argument("--paper", type=Path, default=Path("results/paper"),
+                   help="folder of the paper's tables, with its dataset sizes and scales (default: results/paper)")
     measured = p.add_mutually_exclusive_group()
     measured.add_argument("--throughput", type=Path, metavar="FILE",
                           help="the JSON that `python benchmarks/throughput.py --json FILE` wrote on the card that will run "

@@ -15,7 +15,7 @@ dataset whose ``resources`` ask for GPUs: such a job then stops at once, with on
 where torch sees no GPU, instead of training on the CPU until its time limit (``device: cpu``
 keeps the CPU).
 
-Every run's settings are validated when the grid is built (:func:`wildcat.config.make_config`),
+Every run's settings are validated when the grid is built (:func:`wildcat.engine.config.make_config`),
 so a bad value fails the dry run with the key, the value and what is allowed, not a queued job.
 
 Torch-free (the standard library and PyYAML): the Snakefile imports it.
@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from wildcat.config import ConfigError, load_yaml, make_config
+from wildcat.engine.config import ConfigError, load_yaml, make_config
 
 __all__ = ["Run", "Grid", "check_config_files", "cli_options", "train_launcher"]
 
@@ -238,7 +238,7 @@ def train_launcher(resources: Mapping[str, Any], threads: int, dataset: str) -> 
     - ``nodes`` > 1: the plugin runs an MPI job's shell command once, on the first node of the
       allocation, where ``srun`` starts one ``torchrun`` per node (one process per GPU of
       ``gres``, one without GPUs), and they meet at a c10d rendezvous on this first node
-      (``$(hostname)``), whose store ``python -m wildcat.rendezvous`` hosts until srun has
+      (``$(hostname)``), whose store ``python -m wildcat.engine.rendezvous`` hosts until srun has
       ended (no agent hosts it: one that did would take it down while the others still close
       the rendezvous). srun is told the step's nodes, CPUs and GPUs: the plugin's job step
       clears the SLURM_* variables but the job id (and a few others), and srun (Slurm >= 22.05)
@@ -257,7 +257,7 @@ def train_launcher(resources: Mapping[str, Any], threads: int, dataset: str) -> 
         cpus = resources.get("cpus_per_task") or per_node * int(resources.get("cpus_per_gpu", 0) or 0) or threads
         gpus = f" --gres={gres}" if name == "gpu" else ""
         return (
-            f"python -m wildcat.rendezvous --port={RENDEZVOUS_PORT} "
+            f"python -m wildcat.engine.rendezvous --port={RENDEZVOUS_PORT} "
             f"srun --nodes={nodes} --ntasks={nodes} --ntasks-per-node=1 --cpus-per-task={cpus}{gpus} --kill-on-bad-exit=1 "
             f"torchrun --nnodes={nodes} --nproc_per_node={per_node} --rdzv_backend=c10d --rdzv_id=$SLURM_JOB_ID "
             f"--rdzv_endpoint=$(hostname):{RENDEZVOUS_PORT} --rdzv_conf=is_host=false"

@@ -102,7 +102,7 @@ class ImageDataset(Dataset):
         ``image`` is the PIL image of :meth:`load_image`, except for a transform with a true
         ``accepts_uint8_tensor`` attribute (:func:`wildcat.data.transforms.train_transform` and
         ``eval_transform``): it gets the uint8 tensor of :meth:`load_image_tensor` (the same
-        pixels, decoded faster; ``wildcat.train`` caches that method for ``cache_images``)."""
+        pixels, decoded faster; ``wildcat.engine.train`` caches that method for ``cache_images``)."""
         if self.transform is None:
             image = self.load_image(index)
         elif getattr(self.transform, "accepts_uint8_tensor", False):

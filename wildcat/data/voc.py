@@ -35,7 +35,7 @@ Two ``voc2012`` splits are not lists of the devkit:
 * ``test``: the VOC 2012 test images, when ``VOC2012test.tar`` (from the evaluation server, after
   registering) has been extracted into the same tree (``ImageSets/Main/test.txt``). Labels are
   unknown: ``targets`` are all 0 (ignored) and ``labels_known`` is False; use it to write the
-  server's files (:mod:`wildcat.submission`), never to compute a metric.
+  server's files (:mod:`wildcat.eval.submission`), never to compute a metric.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class VOCDataset(ImageDataset):
         split = self.split[len("seg_"):] if self.split.startswith("seg_") else self.split
         if self.name in ("voc2012", "voc2012_action") and split == "test":
             hint = (" (or extract VOC2012test.tar from the server into the root to get split 'test' with unknown "
-                    "labels, for wildcat.submission)") if self.name == "voc2012" else ""
+                    "labels, for wildcat.eval.submission)") if self.name == "voc2012" else ""
             return UnknownSplitError(f"{self.name} has no test labels on disk ({expected}): VOC 2012 test is scored "
                                      f"only by the PASCAL evaluation server; use split 'val'{hint}")
         folder = self.voc_dir / "ImageSets" / task_folder

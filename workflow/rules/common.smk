@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, workflow.basedir)  # wildcat.grid needs only the standard library and PyYAML
 from snakemake.exceptions import WorkflowError
-from wildcat.config import ConfigError
+from wildcat.engine.config import ConfigError
 from wildcat.grid import Grid, check_config_files, cli_options, train_launcher as grid_train_launcher
 
 NAME = config["name"]

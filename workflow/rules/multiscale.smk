@@ -1,6 +1,6 @@
 # Multi-scale WILDCAT (paper Section 4.1): one `wildcat train` run per scale (the members
 # `<method>_s<px>`, made by the train rule), then the Object Bank combination of their scores,
-# learned on the training split (wildcat.combine). Its metrics.json is read like any other run's.
+# learned on the training split (wildcat.eval.combine). Its metrics.json is read like any other run's.
 
 
 rule combine:

@@ -3,7 +3,7 @@
 ``features (N, D, h, w) --1x1 conv--> (N, C*M, h, w) --class-wise--> (N, C, h, w) --spatial--> (N, C)``
 
 ``M = 1`` is the baseline without modalities; ``kmax=1, kmin=0`` is max pooling (GMP) and
-``kmax="all", kmin=0`` is global average pooling (GAP): see :mod:`wildcat.pooling`.
+``kmax="all", kmin=0`` is global average pooling (GAP): see :mod:`wildcat.nn.pooling`.
 
 Two architecture orders (paper Section 4.2, Table 5):
 
@@ -24,9 +24,9 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wildcat.backbones import build_backbone
-from wildcat.config import ORDERS  # the architecture orders of paper Table 5
-from wildcat.pooling import ClassWisePool, RegionCount, WildcatPool2d
+from wildcat.nn.backbones import build_backbone
+from wildcat.engine.config import ORDERS  # the architecture orders of paper Table 5
+from wildcat.nn.pooling import ClassWisePool, RegionCount, WildcatPool2d
 
 
 class WildcatNet(nn.Module):
@@ -34,7 +34,7 @@ class WildcatNet(nn.Module):
 
     Args:
         num_classes: ``C``.
-        backbone: a name from :data:`wildcat.backbones.BACKBONES` (the paper: ``"resnet101"``).
+        backbone: a name from :data:`wildcat.nn.backbones.BACKBONES` (the paper: ``"resnet101"``).
         weights: ``None``, ``"imagenet"`` or the path of a local torchvision ResNet state_dict.
         num_maps: ``M``, modality maps per class (the paper's main setting: 4).
         kmax: ``k+`` (count, fraction of the regions, or ``"all"``); the paper keeps 20 of the

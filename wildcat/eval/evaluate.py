@@ -12,7 +12,7 @@ From the scores and class maps of :meth:`WildcatNet.class_maps` (paper Section 4
   same refined by a dense CRF, scored by mIoU over background + classes (void ignored).
 
 On the VOC 2012 test split, whose labels only the evaluation server has, the scores go to the
-server's submission archive (:mod:`wildcat.submission`) instead of classification metrics.
+server's submission archive (:mod:`wildcat.eval.submission`) instead of classification metrics.
 
 Results go to ``metrics.json`` (format in ``docs/contracts.md``) with per-class values.
 """
@@ -36,17 +36,19 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from wildcat import distributed, metrics, provenance
-from wildcat.config import ExperimentConfig, load_config
-from wildcat.crf import CRFParams, crf_refine, die_with_parent
+from wildcat.engine import distributed, provenance
+
+from wildcat.eval import metrics
+from wildcat.engine.config import ExperimentConfig, load_config
+from wildcat.eval.crf import CRFParams, crf_refine, die_with_parent
 from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
 from wildcat.data.voc import voc_palette
 from wildcat.io import atomic_path, atomic_write_json, ensure_writable_dirs
-from wildcat.model import WildcatNet
-from wildcat.segmentation import argmax_labels, class_logits, crf_unaries
-from wildcat.submission import write_voc_classification_submission
-from wildcat.train import load_trained, resolve_device
+from wildcat.nn.model import WildcatNet
+from wildcat.eval.segmentation import argmax_labels, class_logits, crf_unaries
+from wildcat.eval.submission import write_voc_classification_submission
+from wildcat.engine.train import load_trained, resolve_device
 
 METRICS_SCHEMA = 2  # 2: with provenance (docs/contracts.md)
 
@@ -192,7 +194,7 @@ class SegmentationScorer:
         self.tuned_on = config.seg_tune_split
         num_labels = len(self.classes) + 1
         self.confusions = np.zeros((2, num_labels, num_labels), np.int64)  # argmax, CRF
-        # spawn: workers import only wildcat.crf (numpy, pydensecrf), never a forked copy of torch.
+        # spawn: workers import only wildcat.eval.crf (numpy, pydensecrf), never a forked copy of torch.
         # They are started by the thread that calls add() and die with it (die_with_parent).
         self._pool = (ProcessPoolExecutor(crf_workers, mp_context=multiprocessing.get_context("spawn"),
                                           initializer=die_with_parent, initargs=(os.getpid(),))

@@ -23,9 +23,9 @@ import yaml
 
 from wildcat.errors import WildcatError
 from wildcat.io import atomic_write_text
-from wildcat.regions import resolve_region_count
+from wildcat.nn.regions import resolve_region_count
 
-#: Feature extractors (wildcat.backbones): torchvision ResNets, and a compact CNN for the CPU default.
+#: Feature extractors (wildcat.nn.backbones): torchvision ResNets, and a compact CNN for the CPU default.
 BACKBONES = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "cnn6")
 #: Output stride of each backbone: its class maps are ``ceil(image_size_px / stride)`` regions a side.
 BACKBONE_STRIDES = {**{name: 32 for name in BACKBONES if name.startswith("resnet")}, "cnn6": 8}
@@ -35,7 +35,7 @@ SCHEDULES = ("constant", "onecycle", "cosine")
 DEVICES = ("auto", "cpu", "cuda")
 AP_MODES = ("voc07", "voc12", "raw")
 DIFFICULT_LABELS = ("positive", "ignore", "negative")
-#: BatchNorm under training (wildcat.train): auto = SyncBatchNorm on several GPUs, else per process.
+#: BatchNorm under training (wildcat.engine.train): auto = SyncBatchNorm on several GPUs, else per process.
 BATCHNORM_MODES = ("auto", "train", "frozen", "sync")
 #: Architecture orders (paper Table 5): WILDCAT's conv then pooling, GAP-style pooling then conv.
 ORDERS = ("conv-pool", "pool-conv")

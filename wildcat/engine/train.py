@@ -6,7 +6,7 @@ Output folder::
     checkpoint.pt    after every epoch: model, optimizer, scheduler, epoch, log, config, segments (who
                      trained which epochs); no RNG state: see below
     train_log.csv    epoch, loss, lr, seconds, images_per_s
-    provenance.json  code, environment, device, training split fingerprint, settings, time (wildcat.provenance)
+    provenance.json  code, environment, device, training split fingerprint, settings, time (wildcat.engine.provenance)
     model.pt         the final weights (written last: its presence means the run is complete)
 
 Every epoch shuffles with a generator seeded by ``(seed, epoch)`` and every image's augmentation
@@ -17,7 +17,7 @@ run resumed after epoch ``e`` sees exactly the batches an uninterrupted run sees
 loader workers, on persistent workers, or on how many processes share them.
 
 Under ``torchrun`` the model is wrapped in DistributedDataParallel (NCCL on CUDA, gloo on the CPU;
-:mod:`wildcat.distributed`), each process takes every ``world_size``-th image of the epoch's
+:mod:`wildcat.engine.distributed`), each process takes every ``world_size``-th image of the epoch's
 order, and rank 0 writes the checkpoint, the log and ``model.pt``. BatchNorm (``batchnorm``:
 ``auto`` = SyncBatchNorm on several GPUs, per-process statistics otherwise; ``frozen`` = running
 statistics) is discussed in ``docs/distributed.md``. On CUDA, mixed precision uses bfloat16
@@ -46,13 +46,13 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from wildcat import distributed, provenance
-from wildcat.config import BATCHNORM_MODES, EVALUATION_KEYS, RESULT_NEUTRAL_KEYS, ExperimentConfig, load_config, load_yaml, save_config
+from wildcat.engine import distributed, provenance
+from wildcat.engine.config import BATCHNORM_MODES, EVALUATION_KEYS, RESULT_NEUTRAL_KEYS, ExperimentConfig, load_config, load_yaml, save_config
 from wildcat.data import get_dataset
 from wildcat.data.transforms import train_transform
 from wildcat.errors import WildcatError, WildcatWarning
 from wildcat.io import atomic_torch_save, atomic_write_json, atomic_write_text
-from wildcat.model import WildcatNet
+from wildcat.nn.model import WildcatNet
 
 CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "model.pt"
@@ -243,7 +243,7 @@ class DivergenceWarning(WildcatWarning):
 
 
 #: ExperimentConfig keys that a resumed run may change: they do not change the trained weights
-#: (:data:`wildcat.config.RESULT_NEUTRAL_KEYS`) or are used only by evaluation.
+#: (:data:`wildcat.engine.config.RESULT_NEUTRAL_KEYS`) or are used only by evaluation.
 RESUMABLE_CHANGES = frozenset({*RESULT_NEUTRAL_KEYS, *EVALUATION_KEYS})
 #: A warning is given when an epoch's mean loss exceeds the first batch's loss this many times.
 DIVERGENCE_FACTOR = 10.0

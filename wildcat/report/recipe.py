@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from wildcat.config import ExperimentConfig, load_yaml, make_config
+from wildcat.engine.config import ExperimentConfig, load_yaml, make_config
 from wildcat.grid import Grid
 
 __all__ = ["RECIPE_KEYS", "recorded_recipe", "PaperRecipes", "recipe_differences"]

@@ -47,7 +47,7 @@ import pandas as pd
 
 from wildcat.errors import WildcatError
 from wildcat.io import atomic_dir
-from wildcat.recipe import RECIPE_KEYS, PaperRecipes, recipe_differences, recorded_recipe
+from wildcat.report.recipe import RECIPE_KEYS, PaperRecipes, recipe_differences, recorded_recipe
 
 __all__ = [
     "NOT_RUN",
@@ -560,7 +560,7 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, reci
         runs: :func:`load_runs` output (any configs; only ``config_name``'s rows are used).
         paper: :func:`load_paper` output.
         config_name: e.g. ``"default"`` or ``"paper"``.
-        recipes: the paper's recipe of each run (config/paper.yaml, :mod:`wildcat.recipe`): a run
+        recipes: the paper's recipe of each run (config/paper.yaml, :mod:`wildcat.report.recipe`): a run
             that does not follow it never stands under the paper's "ours"; it gets a row of its
             own saying what differs. None: every run counts (no recipe check).
         tolerance: the side-by-side tables' ``verdict``: ``within ±T`` when our mean is within

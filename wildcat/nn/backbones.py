@@ -1,4 +1,4 @@
-"""Feature extractors for :class:`wildcat.model.WildcatNet`.
+"""Feature extractors for :class:`wildcat.nn.model.WildcatNet`.
 
 The paper (Section 3.1) uses an ImageNet-pretrained ResNet-101 up to ``conv5`` (``layer4`` in
 torchvision), dropping global average pooling and the fully-connected layer: ``W/32 x H/32``
@@ -17,7 +17,7 @@ import torch
 import torchvision
 from torch import nn
 
-from wildcat.config import BACKBONE_STRIDES, BACKBONES
+from wildcat.engine.config import BACKBONE_STRIDES, BACKBONES
 from wildcat.errors import WildcatError
 
 

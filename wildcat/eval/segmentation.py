@@ -5,9 +5,9 @@ size and each is divided by its maximum, so that a constant ``background`` in [0
 "a pixel belongs to class c where its map reaches at least ``background`` times its peak".
 Pixel labels are the argmax over {background} and those normalized maps; the same values,
 with the background, scaled by ``unary_scale`` and passed through a softmax, are the unary
-probabilities of the dense CRF (:mod:`wildcat.crf`), run over the same labels as the argmax:
+probabilities of the dense CRF (:mod:`wildcat.eval.crf`), run over the same labels as the argmax:
 background and the present classes. ``background`` is tuned on a training split, never on the
-test split (see :func:`wildcat.evaluate.tune_background`).
+test split (see :func:`wildcat.eval.evaluate.tune_background`).
 
 A multi-scale WILDCAT (Section 4.1) segments with the mean of its scale models' peak-normalized
 maps and its combined scores (the paper does not say how its multi-scale Table 9 maps were
@@ -85,7 +85,7 @@ def crf_unaries(logits: np.ndarray, background: float, unary_scale: float) -> tu
     """The dense CRF's input over the labels the argmax can give: background and the classes
     judged present (finite ``logits``): ``(probs (P + 1, H, W), labels (P + 1,))``, the labels
     in the dataset's numbering (0: background, ``c + 1``: class ``c``), for
-    ``wildcat.crf.crf_refine(rgb, probs, params, labels=labels)``.
+    ``wildcat.eval.crf.crf_refine(rgb, probs, params, labels=labels)``.
 
     The absent classes have probability 0 in :func:`unary_probabilities`; a mean-field CRF with
     the Potts model never gives such a label to a pixel (its unary and pairwise costs are both

@@ -33,7 +33,7 @@ from typing import Any
 
 from scipy import stats
 
-from wildcat.config import RESULT_NEUTRAL_KEYS, ExperimentConfig
+from wildcat.engine.config import RESULT_NEUTRAL_KEYS, ExperimentConfig
 from wildcat.errors import WildcatError
 from wildcat.io import atomic_write_json
 from wildcat.report import METRICS, read_metrics_json

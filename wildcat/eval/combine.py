@@ -50,16 +50,16 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from wildcat.config import ExperimentConfig, load_config
+from wildcat.engine.config import ExperimentConfig, load_config
 from wildcat.data import get_dataset
 from wildcat.errors import WildcatError
-from wildcat.evaluate import (
+from wildcat.eval.evaluate import (
     METRICS_SCHEMA, MetricsDict, SegmentationScorer, best_background, classification_metrics, evaluation_provenance,
     forward_batches, localization_metrics, masked_indices, merge_metrics, peak_points, training_provenance,
 )
 from wildcat.io import atomic_path, atomic_write_json, ensure_writable_dirs
-from wildcat.segmentation import class_logits
-from wildcat.train import load_trained, resolve_device
+from wildcat.eval.segmentation import class_logits
+from wildcat.engine.train import load_trained, resolve_device
 
 #: Inverse L2 regularization strength of the combination classifier (scikit-learn's ``C``).
 DEFAULT_C = 1.0
@@ -158,7 +158,7 @@ class Prediction(NamedTuple):
     """One model's forward pass over some images of a split."""
 
     scores: np.ndarray  #: ``(N, C)``, the images in the order asked for
-    points: np.ndarray  #: ``(N, C, 2)`` argmax point of each class map (:func:`wildcat.evaluate.peak_points`)
+    points: np.ndarray  #: ``(N, C, 2)`` argmax point of each class map (:func:`wildcat.eval.evaluate.peak_points`)
     maps: dict[int, torch.Tensor]  #: ``(C, h, w)`` class maps of the images with masks, by dataset index
 
 
@@ -208,7 +208,7 @@ def _combined_segmentation(test_set: Any, test: list[Prediction], combined: np.n
                            tune: list[Prediction], combined_tune: np.ndarray, config: ExperimentConfig, progress: bool,
                            crf_workers: int) -> MetricsDict:
     """Segmentation of the multi-scale model (paper Table 9): every image's class logits are the
-    mean over scales of the members' peak-normalized maps (:func:`wildcat.segmentation.class_logits`),
+    mean over scales of the members' peak-normalized maps (:func:`wildcat.eval.segmentation.class_logits`),
     the present classes those of the combined scores; the background value is tuned on the
     masked images of ``seg_tune_split`` (``tune_indices``), then the test images are scored."""
     def logits(predictions: list[Prediction], scores: np.ndarray, row: int, index: int, shape: tuple[int, int]) -> np.ndarray:

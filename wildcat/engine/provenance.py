@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 #: The checkout this package runs from (its git state and lock file are recorded).
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = Path("requirements") / "lock.txt"
 #: Distribution names of the libraries whose versions are recorded.
 LIBRARIES = {"torch": "torch", "torchvision": "torchvision", "numpy": "numpy", "pydensecrf": "pydensecrf2"}

@@ -1,6 +1,6 @@
 """Host the c10d rendezvous store of a several-node training job for as long as the job runs.
 
-``python -m wildcat.rendezvous --port P COMMAND...`` starts a TCP store on port ``P`` of this
+``python -m wildcat.engine.rendezvous --port P COMMAND...`` starts a TCP store on port ``P`` of this
 node, runs ``COMMAND`` (the ``srun ... torchrun --rdzv_conf=is_host=false ...`` that starts one
 torchrun per node), and closes the store only once ``COMMAND`` has ended; its exit status is
 ``COMMAND``'s.
@@ -54,7 +54,7 @@ def run_with_store(port: int, command: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m wildcat.rendezvous",
+        prog="python -m wildcat.engine.rendezvous",
         description="Host the c10d rendezvous store on this node while COMMAND (srun ... torchrun "
                     "--rdzv_conf=is_host=false ...) runs; exit with COMMAND's status.",
     )
@@ -68,10 +68,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run_with_store(args.port, args.command)
     except FileNotFoundError as error:
-        print(f"python -m wildcat.rendezvous: error: cannot run {args.command[0]!r}: {error.strerror}", file=sys.stderr)
+        print(f"python -m wildcat.engine.rendezvous: error: cannot run {args.command[0]!r}: {error.strerror}", file=sys.stderr)
         return 127
     except RuntimeError as error:  # the port is taken (torch's DistNetworkError is a RuntimeError)
-        print(f"python -m wildcat.rendezvous: error: cannot host the store on port {args.port}: "
+        print(f"python -m wildcat.engine.rendezvous: error: cannot host the store on port {args.port}: "
               f"{str(error).splitlines()[0]}", file=sys.stderr)
         return 1
 

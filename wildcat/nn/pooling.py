@@ -21,7 +21,7 @@ import numbers
 import torch
 from torch import Tensor, nn
 
-from wildcat.regions import RegionCount, resolve_region_count
+from wildcat.nn.regions import RegionCount, resolve_region_count
 
 __all__ = [
     "RegionCount",
