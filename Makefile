@@ -1,13 +1,15 @@
 # wildcat-bench: the two commands every user needs.
-#   make demo   set up the venv, then run the default workflow end to end (synthetic data, CPU)
-#   make test   set up the venv, then run the test suite
+#   make demo       set up the venv, then run the default workflow end to end (synthetic data, CPU)
+#   make test       set up the venv, then lint and run the whole test suite (what CI runs)
+#   make test-fast  the inner loop: the tests not marked slow or slurm
+#   make lint       ruff (rules in pyproject.toml) and snakefmt --check on the workflow
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 LOCK   := requirements/lock.txt
 CORES  ?= 2
 
-.PHONY: setup demo test tables lock clean
+.PHONY: setup demo test test-fast lint tables lock clean
 
 setup: $(VENV)/.installed
 
@@ -39,8 +41,19 @@ demo: setup
 tables: setup
 	$(RUN) snakemake --cores 1 tables
 
-test: setup
-	$(RUN) python -m pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=0; }; exit $$rc
+# pytest exits 5 when it collects nothing (e.g. a PYTEST_ARGS filter that matches no test).
+PYTEST = $(RUN) python -m pytest $(1) $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && { echo "pytest collected no tests"; rc=0; }; exit $$rc
+
+test: setup lint
+	$(call PYTEST,)
+
+test-fast: setup
+	$(call PYTEST,-m "not slow and not slurm")
+
+SNAKEFILES := Snakefile $(wildcard workflow/rules/*.smk)
+lint: setup
+	$(BIN)/ruff check wildcat tests benchmarks
+	$(BIN)/snakefmt --check $(SNAKEFILES)
 
 lock:
 	rm -rf build/lock-venv && $(PYTHON) -m venv build/lock-venv

@@ -26,11 +26,11 @@ import torch
 import yaml
 
 import wildcat.eval.evaluate as evaluate_module
-from wildcat.engine.config import make_config
-from wildcat.eval.crf import CRFParams, crf_refine
 from wildcat.data.synthetic import make_synthetic
-from wildcat.eval.segmentation import class_logits
+from wildcat.engine.config import make_config
 from wildcat.engine.train import train
+from wildcat.eval.crf import CRFParams, crf_refine
+from wildcat.eval.segmentation import class_logits
 
 ROOT = Path(__file__).resolve().parents[1]
 

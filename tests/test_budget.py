@@ -11,9 +11,10 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
 from wildcat.budget import PLACEHOLDER, Throughput, budget_table, format_budget, load_throughput, run_hours
 from wildcat.errors import WildcatError
+
+from helpers import ROOT
 
 # 2 training images/s and evaluation 3x faster: the hand-computed figures below.
 TWO_PER_SECOND = Throughput(2.0, 6.0, "a test")

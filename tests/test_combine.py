@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from wildcat.eval import metrics
 from wildcat.cli import main
-from wildcat.eval.combine import CombineError, combine, combine_scores, predict
-from wildcat.engine.config import load_config
 from wildcat.data import get_dataset
+from wildcat.engine.config import load_config
 from wildcat.engine.train import load_trained, train
+from wildcat.eval import metrics
+from wildcat.eval.combine import CombineError, combine, combine_scores, predict
 
-from conftest import tiny_config
+from helpers import tiny_config
 
 
 def _multilabel(rng, n, c):

@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import fake_archives as fa
-from test_datasets import install
 from wildcat.cli import main
 from wildcat.data import DatasetFormatError, get_dataset
 from wildcat.data.synthetic import SyntheticSpec, make_synthetic
 from wildcat.data.transforms import eval_transform
+
+from helpers import fake_archives as fa
+from helpers.fake_archives import install
 
 pytestmark = pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning")
 

@@ -8,24 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-import fake_archives as fa
-from wildcat.data import DATASET_NAMES, DatasetCountWarning, DatasetNotFoundError, get_dataset, sources
-from wildcat.data import download as dl
+from wildcat.data import DATASET_NAMES, DatasetCountWarning, DatasetNotFoundError, get_dataset
 from wildcat.data.transforms import IMAGENET_MEAN, IMAGENET_STD, eval_transform, train_transform
 from wildcat.data.voc import VOC_ACTION_CLASSES, VOC_CLASSES, VOCDataset
+
+from helpers import fake_archives as fa
+from helpers.fake_archives import install
 
 pytestmark = pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning")
 
 C = {name: i for i, name in enumerate(VOC_CLASSES)}
-
-
-def install(name: str, root) -> None:
-    """Put the fake archives of ``name`` in ``root`` and run download_dataset (no network)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(sources.SOURCES, name, fa.fake_source(name, fa.closed_port_url()))
-        for filename, data in fa.ARCHIVES[name]().items():
-            (root / filename).write_bytes(data)
-        dl.download_dataset(name, root, progress=False)
 
 
 @pytest.fixture(scope="module")

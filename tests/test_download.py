@@ -6,13 +6,13 @@ import dataclasses
 import io
 import tarfile
 import zipfile
-from pathlib import Path
 
 import pytest
 
-import fake_archives as fa
 from wildcat.data import DatasetNotFoundError, get_dataset, sources
 from wildcat.data import download as dl
+
+from helpers import fake_archives as fa
 
 pytestmark = pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning")
 
@@ -222,7 +222,7 @@ def test_unreachable_host_says_which_url_and_how_to_fix(tmp_path, monkeypatch):
     message = str(error.value)
     assert "\n" not in message
     assert f"{url}/scene_categories.zip" in message and "5 attempts" in message
-    assert f"--archive FILE" in message and str(tmp_path / "scene_categories.zip") in message
+    assert "--archive FILE" in message and str(tmp_path / "scene_categories.zip") in message
 
 
 def test_404_is_not_retried_and_next_mirror_is_tried(tmp_path, monkeypatch):
@@ -316,7 +316,7 @@ def test_unknown_and_synthetic_names(tmp_path):
 def test_sources_table_is_complete_and_real():
     """The real table (not monkeypatched here) has a digest, URLs and a layout for every file."""
     assert list(sources.SOURCES) == DOWNLOADABLE
-    for name, source in sources.SOURCES.items():
+    for source in sources.SOURCES.values():
         assert source.license_url.startswith("http") and source.homepage.startswith("http")
         for remote in source.files:
             assert remote.md5 or remote.sha1

@@ -8,20 +8,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 import torch
 
 import wildcat.io as wildcat_io
-from wildcat.eval.combine import combine
+from wildcat.engine.train import train
 from wildcat.errors import WildcatError
+from wildcat.eval.combine import combine
 from wildcat.eval.evaluate import evaluate
 from wildcat.io import atomic_path, atomic_torch_save, atomic_write_text
-from wildcat.engine.train import train
 
-from conftest import ROOT, tiny_config
+from helpers import ROOT, tiny_config
 
 MOUNT_SIZE_BYTES = 1 << 20
 
@@ -139,8 +139,6 @@ def test_unwritable_output_folder_fails_before_the_model_loads(slow_crf_run, tmp
     blocked = a_file / "out"
     calls = {
         "evaluate --out": lambda: evaluate(slow_crf_run, blocked / "metrics.json", progress=False),
-        "evaluate --overlays": lambda: evaluate(slow_crf_run, tmp_path / "ok" / "metrics.json", overlays_dir=blocked,
-                                                progress=False),
         "combine --out": lambda: combine([slow_crf_run], blocked / "metrics.json", progress=False),
         "combine --scores-out": lambda: combine([slow_crf_run], tmp_path / "ok" / "metrics.json",
                                                 scores_out=blocked / "scores.npz", progress=False),

@@ -27,10 +27,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import free_port, tiny_config
-from test_workflow import ROOT, TINY, snakemake
 from wildcat.engine.config import save_config
 from wildcat.engine.train import CHECKPOINT, FINAL_WEIGHTS
+
+from helpers import ROOT, free_port, tiny_config
+from helpers.workflow import TINY, snakemake
 
 TRAIN_TARGET = "runs/tiny/synthetic/wildcat/seed0/model.pt"
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))

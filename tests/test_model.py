@@ -9,8 +9,8 @@ import torch
 import torchvision
 from torch import nn
 
-from wildcat.nn.backbones import build_backbone
 from wildcat.engine.config import class_map_side
+from wildcat.nn.backbones import build_backbone
 from wildcat.nn.model import WildcatNet
 from wildcat.nn.pooling import wildcat_pool2d
 

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import ROOT, tiny_config
-from wildcat.eval.evaluate import evaluate
 from wildcat.engine.train import train
+from wildcat.eval.evaluate import evaluate
+
+from helpers import ROOT, tiny_config
 
 
 def _cpu_from_proc() -> str:

@@ -17,8 +17,9 @@ import sys
 
 import pytest
 
-from conftest import ROOT, free_port
 from wildcat.engine.rendezvous import host_store
+
+from helpers import ROOT, free_port
 
 
 def _agent(port: int, is_host: bool, go: multiprocessing.Event, results: multiprocessing.Queue, name: str) -> None:

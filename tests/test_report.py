@@ -15,13 +15,14 @@ import pytest
 from wildcat import report
 from wildcat.cli import main
 from wildcat.report import (
-    METHOD_LABELS,
     NO_PAPER_VALUE,
     NOT_APPLICABLE,
     NOT_RUN,
     TABLE_NAMES,
+    ReportLayout,
     ablation_runs,
     build_tables,
+    figures,
     format_ours,
     format_paper,
     load_paper,
@@ -38,6 +39,12 @@ DEFAULT = {"backbone": "cnn6", "image_size_px": 96, "num_maps": 4, "kmax": 0.1, 
            "order": "conv-pool", "scales": [96]}
 ANALYSIS = {"backbone": "resnet101", "image_size_px": 448, "num_maps": 1, "kmax": 1, "kmin": 1, "alpha": 1.0,
             "order": "conv-pool", "scales": [448]}
+# The layout of the fake tree below, which holds runs of both grids: config/config.yaml's report
+# block with the paper grid's multi-scale models among the extra rows.
+LAYOUT = ReportLayout(methods=("wildcat", "m1", "gmp", "gap"),
+                      extra_rows=("wildcat", "wildcat_trainaug", "m1", "gmp", "gap"),
+                      ablation_bases=("wildcat", "ss_m1_a1"), paper_ablation_base="ss_m1_a1",
+                      labels={"wildcat": "WILDCAT", "wildcat_trainaug": "WILDCAT, trained on train_aug"})
 
 
 def write_run(root: Path, dataset: str, method: str, seed: int, metrics: dict[str, float],
@@ -100,7 +107,7 @@ def paper() -> pd.DataFrame:
 
 @pytest.fixture()
 def tables(runs_dir: Path, paper: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    return build_tables(load_runs(runs_dir), paper, "default")
+    return build_tables(load_runs(runs_dir), paper, "default", LAYOUT)
 
 
 def cell(frame: pd.DataFrame, column: str, **where: str) -> str:
@@ -185,6 +192,20 @@ def test_load_runs_rejects_unknown_metric_and_bad_schema(tmp_path):
         load_runs(tmp_path)
 
 
+def test_load_runs_reads_exactly_the_listed_files(runs_dir):
+    """The workflow lists the metrics.json files of its config: any other file is not read."""
+    listed = [runs_dir / "default" / "synthetic" / "wildcat" / f"seed{seed}" / "metrics.json" for seed in (0, 1)]
+    runs = load_runs(runs_dir, [*listed, listed[0]])  # a file listed twice is one run
+    assert set(runs["path"]) == {"default/synthetic/wildcat/seed0/metrics.json",
+                                 "default/synthetic/wildcat/seed1/metrics.json"}
+    assert len(runs) == 4
+    assert load_runs(runs_dir, []).empty
+    with pytest.raises(report.ResultsFormatError, match="no such file"):
+        load_runs(runs_dir, [runs_dir / "default" / "synthetic" / "wildcat" / "seed9" / "metrics.json"])
+    with pytest.raises(report.ResultsFormatError, match="is not a run of"):
+        load_runs(runs_dir / "default", listed)
+
+
 # ------------------------------------------------------------------------------------------
 # Tables
 
@@ -196,7 +217,7 @@ def test_table_names_and_no_blank_cells(tables):
         for value in frame.to_numpy().ravel():
             assert isinstance(value, str) and value.strip(), f"{name}: blank cell"
             assert value not in ("nan", "None", "<NA>"), f"{name}: {value!r}"
-        result_columns = [c for c in frame.columns if c in ("paper", "ours", *report.GRID_METHODS)]
+        result_columns = [c for c in frame.columns if c in ("paper", "ours", *LAYOUT.methods)]
         for value in frame[result_columns].to_numpy().ravel():
             assert value not in ("0", "0.0"), f"{name}: a zero where a result should be"
 
@@ -244,7 +265,7 @@ def test_the_single_scale_member_is_reported_beside_the_multiscale_model(tables)
     table = tables["classification"]
     assert cell(table, "ours", table="Table 2", dataset="voc2012", method="WILDCAT") == "92.0 (n=1)"
     member = table[(table["dataset"] == "voc2012") & (table["our_method"] == "wildcat_s448")]
-    assert member["method"].tolist() == [METHOD_LABELS["wildcat_s448"]]
+    assert member["method"].tolist() == ["WILDCAT, single scale 448 px (member of the multi-scale model)"]
     assert member["ours"].tolist() == ["91.0 (n=1)"] and member["paper"].tolist() == [NO_PAPER_VALUE]
 
 
@@ -323,13 +344,64 @@ def test_table7_and_table5_use_the_analysis_ids(tables):
 
 
 def test_config_filter(runs_dir, paper):
-    other = build_tables(load_runs(runs_dir), paper, "other")
+    other = build_tables(load_runs(runs_dir), paper, "other", LAYOUT)
     assert other["methods"]["gap"].tolist() == ["1.0 (n=1)", "1.0 (n=1)"]
     assert cell(other["classification"], "ours", table="Table 2", dataset="voc2007", method="WILDCAT") == NOT_RUN
 
 
+def test_the_layout_names_the_methods_of_each_table(runs_dir, paper):
+    """A new method, or another analysis base, is a change of the config's report block only."""
+    layout = ReportLayout(methods=("gmp", "wildcat_a1"), extra_rows=("ss_m4_a1",), ablation_bases=("ss_m4_a1",),
+                          labels={"gmp": "GMP"})
+    tables = build_tables(load_runs(runs_dir), paper, "default", layout)
+    methods = tables["methods"]
+    assert list(methods.columns) == ["dataset", "metric", "gmp", "wildcat_a1"]
+    assert methods.attrs["title"] == "Our grid: GMP vs wildcat_a1, % (config: default)"
+    assert cell(methods, "wildcat_a1", dataset="synthetic", metric="map") == "77.0 (n=1)"
+    table = tables["classification"]  # ss_m4_a1 has no row of the paper's Table 2: ours below, by its id
+    assert cell(table, "method", table="Table 2", dataset="voc2007", our_method="ss_m4_a1") == "ss_m4_a1"
+    assert cell(table, "ours", table="Table 2", dataset="voc2007", our_method="ss_m4_a1") == "91.0 (n=1)"
+    assert set(table["our_method"]) - {NOT_APPLICABLE} == {"wildcat", "ss_m4_a1"}  # the paper's rows, then ours
+    # The M ablation around ss_m4_a1 (ss_m1_a1 differs from it only in num_maps); no paper base,
+    # so no paper number: Table 6 is the paper's ablation around its analysis base.
+    m = tables["m_ablation"]
+    assert m[["dataset", "base", "num_maps", "method", "paper", "ours"]].values.tolist() == [
+        ["voc2007", "ss_m4_a1", "1", "ss_m1_a1", NO_PAPER_VALUE, "89.0 ± 1.0 (n=3)"],
+        ["voc2007", "ss_m4_a1", "4", "ss_m4_a1", NO_PAPER_VALUE, "91.0 (n=1)"]]
+    assert set(tables["alpha_ablation"]["base"]) == {"ss_m4_a1"}
+
+
+def test_the_paper_layout_labels_members_by_scale_and_keeps_the_combination_out_of_ablations(tmp_path, paper):
+    """config/paper.yaml's report block: each member of the multi-scale model evaluated on its own
+    stands below the model, labelled by its scale; the combination, whose members differ in k and
+    image size, is in no ablation (the paper's Table 6 is around ss_m1_a1)."""
+    multi = {**DEFAULT, "backbone": "resnet101", "image_size_px": [224, 448], "kmax": [3, 20], "scales": [224, 448]}
+    write_run(tmp_path, "voc2007", "wildcat", 0, {"map": 92.0}, multi, config="paper")
+    for px, kmax, value in ((448, 20, 91.0), (224, 3, 85.0)):
+        write_run(tmp_path, "voc2007", f"wildcat_s{px}", 0, {"map": value}, DEFAULT, config="paper",
+                  backbone="resnet101", image_size_px=px, kmax=kmax, scales=[px])
+    write_run(tmp_path, "voc2007", "ss_m1_a1", 0, {"map": 89.0}, ANALYSIS, config="paper")
+    write_run(tmp_path, "voc2007", "ss_m4_a1", 0, {"map": 91.0}, ANALYSIS, config="paper", num_maps=4)
+    runs = load_runs(tmp_path)
+    layout = ReportLayout.from_workflow_config(REPO / "config" / "paper.yaml")
+    tables = build_tables(runs, paper, "paper", layout)
+    table = tables["classification"]
+    ours = table[(table["dataset"] == "voc2007") & (table["our_method"] != NOT_APPLICABLE)]
+    assert ours[["method", "our_method", "ours"]].values.tolist() == [
+        ["WILDCAT", "wildcat", "92.0 (n=1)"],
+        ["WILDCAT, single scale 224 px (member of the multi-scale model)", "wildcat_s224", "85.0 (n=1)"],
+        ["WILDCAT, single scale 448 px (the official code's setting)", "wildcat_s448", "91.0 (n=1)"]]
+    for name in ("m_ablation", "alpha_ablation"):
+        assert set(tables[name]["base"]) == {"ss_m1_a1"}, name
+        assert "wildcat" not in set(tables[name]["method"]), name
+    m = tables["m_ablation"]
+    assert cell(m, "ours", dataset="voc2007", num_maps="4") == "91.0 (n=1)"
+    assert list(tables["methods"].columns) == ["dataset", "metric", "wildcat", "wildcat_s448", "m1"]
+    assert report.unused_runs(runs, tables, "paper") == []
+
+
 def test_empty_runs_give_not_run_everywhere(paper, tmp_path):
-    tables = build_tables(load_runs(tmp_path / "none"), paper, "default")
+    tables = build_tables(load_runs(tmp_path / "none"), paper, "default", LAYOUT)
     for name in ("classification", "localization", "segmentation"):
         frame = tables[name]
         assert set(frame.loc[frame["our_method"] != NOT_APPLICABLE, "ours"]) == {NOT_RUN}
@@ -342,13 +414,13 @@ def test_empty_runs_give_not_run_everywhere(paper, tmp_path):
 
 def test_write_tables_formats_and_byte_identical_regeneration(runs_dir, paper, tmp_path):
     runs = load_runs(runs_dir)
-    first = write_tables(build_tables(runs, paper, "default"), tmp_path / "a")
+    first = write_tables(build_tables(runs, paper, "default", LAYOUT), tmp_path / "a")
     assert {p.name for p in first} == {f"{n}{s}" for n in TABLE_NAMES for s in (".md", ".csv", ".tex")}
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(p.name for p in first)  # no temp files
     # Regenerate from the same results, rows shuffled: same bytes, and rewriting in place too.
     shuffled = runs.sample(frac=1.0, random_state=0).reset_index(drop=True)
-    second = write_tables(build_tables(shuffled, paper, "default"), tmp_path / "b")
-    again = write_tables(build_tables(load_runs(runs_dir), paper, "default"), tmp_path / "a")
+    second = write_tables(build_tables(shuffled, paper, "default", LAYOUT), tmp_path / "b")
+    again = write_tables(build_tables(load_runs(runs_dir), paper, "default", LAYOUT), tmp_path / "a")
     for a, b, c in zip(first, second, again):
         assert a.read_bytes() == b.read_bytes() == c.read_bytes(), a.name
     md = (tmp_path / "a" / "methods.md").read_text(encoding="utf-8")
@@ -357,11 +429,11 @@ def test_write_tables_formats_and_byte_identical_regeneration(runs_dir, paper, t
     assert r"82.0 $\pm$ 2.8 (n=2)" in tex and r"$\sim$90.6" in tex and "---" in tex
     assert r"wildcat\_a0" in tex and r"\label{tab:alpha_ablation}" in tex
     back = pd.read_csv(tmp_path / "a" / "classification.csv", dtype=str, keep_default_na=False)
-    assert back.equals(build_tables(runs, paper, "default")["classification"].astype(str))
+    assert back.equals(build_tables(runs, paper, "default", LAYOUT)["classification"].astype(str))
 
 
 def test_write_figures(runs_dir, paper, tmp_path):
-    written = write_figures(load_runs(runs_dir), paper, tmp_path / "fig", config_name="default")
+    written = write_figures(load_runs(runs_dir), paper, tmp_path / "fig", LAYOUT, config_name="default")
     names = sorted(p.name for p in written)
     assert names == ["alpha_synthetic.png", "alpha_voc2007.png", "methods_synthetic.png", "methods_voc2007.png",
                      "methods_voc2012.png"]
@@ -372,16 +444,16 @@ def test_write_figures(runs_dir, paper, tmp_path):
 
 def test_write_figures_needs_a_config_when_several(runs_dir, paper, tmp_path):
     with pytest.raises(ValueError, match="config_name"):
-        write_figures(load_runs(runs_dir), paper, tmp_path)
+        write_figures(load_runs(runs_dir), paper, tmp_path, LAYOUT)
 
 
 # ------------------------------------------------------------------------------------------
 # `wildcat report`: a whole report or an error, never a wrong or half report with exit status 0
 
 
-def report_cli(runs: Path, out: Path, config: str = "default") -> int:
+def report_cli(runs: Path, out: Path, config: str = "default", *options: str) -> int:
     return main(["report", "--runs", str(runs), "--paper", str(PAPER_DIR), "--config-name", config,
-                 "--out", str(out)])
+                 "--layout", LAYOUT.to_json(), "--out", str(out), *options])
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -423,7 +495,7 @@ def test_interrupted_report_leaves_the_old_one_and_no_temporary_folder(old_repor
     def crash(figure: Any, path: Path) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(report, "_save_png", crash)  # after the tables, before the figures
+    monkeypatch.setattr(figures, "_save_png", crash)  # after the tables, before the figures
     with pytest.raises(RuntimeError, match="disk full"):
         report_cli(runs_dir, old_report)
     assert snapshot(old_report) == before
@@ -492,15 +564,48 @@ def test_runs_in_no_table_are_named_on_stderr(runs_dir, paper, tmp_path, capsys)
     assert [line.split()[3] for line in lines] == expected
     assert all(line.startswith("wildcat report: note: ") and "in no table" in line for line in lines)
     runs = load_runs(runs_dir)
-    assert report.unused_runs(runs, build_tables(runs, paper, "default"), "default") == expected
+    assert report.unused_runs(runs, build_tables(runs, paper, "default", LAYOUT), "default") == expected
+
+
+def test_a_stale_metrics_json_of_a_removed_method_is_not_reported(runs_dir, tmp_path, capsys):
+    """gmp was removed from the config: its metrics.json is still in the folder, but the workflow
+    lists only the config's files, and the report reads those alone."""
+    declared = [p for p in sorted(runs_dir.rglob("metrics.json")) if p.parts[-3] != "gmp"]
+    assert report_cli(runs_dir, tmp_path / "report", "default", "--metrics", *map(str, declared)) == 0
+    assert "gmp" not in capsys.readouterr().err
+    methods = pd.read_csv(tmp_path / "report" / "methods.csv", dtype=str, keep_default_na=False)
+    assert set(methods["gmp"]) == {NOT_RUN}  # the stale file says 70.0
+    assert cell(methods, "m1", dataset="synthetic", metric="map") == "75.0 (n=1)"
+    assert not any("gmp" in p.read_text(encoding="utf-8") for p in (tmp_path / "report").glob("*_ablation.csv"))
+
+
+@pytest.mark.parametrize(("layout", "words"), [
+    ('{"methods": ["wildcat"], "bogus": 1}', ["report: unknown key 'bogus'", "allowed: methods"]),
+    ('{"ablation_bases": ["wildcat"], "paper_ablation_base": "ss_m1_a1"}', ["'ss_m1_a1' is not one of"]),
+    ('{"methods": "wildcat"}', ["report.methods: expected a list of method ids"]),
+    ("{not json", ["not valid JSON"]),
+])
+def test_a_bad_layout_is_a_one_line_cli_error(runs_dir, tmp_path, capsys, layout, words):
+    assert report_cli(runs_dir, tmp_path / "report", "default", "--layout", layout) == 2
+    assert_one_line_error(capsys.readouterr().err, *words)
+    assert not (tmp_path / "report").exists()
+
+
+def test_the_default_layout_is_the_default_configs_and_rebuilds_the_committed_report(tmp_path, monkeypatch):
+    """`wildcat report` without --layout, from the checkout, reads config/config.yaml's report
+    block: the committed results give the committed reports/default, byte for byte."""
+    monkeypatch.chdir(REPO)
+    out = tmp_path / "default"
+    assert main(["report", "--config-name", "default", "--out", str(out)]) == 0
+    assert snapshot(out) == snapshot(REPO / "reports" / "default")
 
 
 def test_a_run_of_another_recipe_never_stands_under_the_papers_ours(tmp_path):
     """A smoke run (1 epoch, cnn6, 48 px) of the paper's config name gets a row of its own that
     says what differs; the runs that follow config/paper.yaml's recipe get the paper row and a
     verdict against the paper's number (Table 5, VOC 2007, WILDCAT conv-pool: 89.0)."""
-    from wildcat.grid import Grid
     from wildcat.engine.config import load_yaml, make_config
+    from wildcat.grid import Grid
     from wildcat.report.recipe import PaperRecipes
 
     recipes = PaperRecipes(REPO / "config" / "paper.yaml")
@@ -515,7 +620,8 @@ def test_a_run_of_another_recipe_never_stands_under_the_papers_ours(tmp_path):
     path = write_run(tmp_path, "voc2007", "ss_m1_a1", 2, {"map": 95.0}, ANALYSIS, config="paper")
     path.write_text(json.dumps({**json.loads(path.read_text()), "schema": 2, "provenance": {"config": smoke}}))
 
-    table = build_tables(load_runs(tmp_path), load_paper(PAPER_DIR), "paper", recipes, 2.0)["order_ablation"]
+    tables = build_tables(load_runs(tmp_path), load_paper(PAPER_DIR), "paper", LAYOUT, recipes, 2.0)
+    table = tables["order_ablation"]
     rows = table[(table["dataset"] == "voc2007") & (table["our_method"] == "ss_m1_a1")]
     assert rows[["ours", "difference", "verdict"]].values.tolist() == [
         ["88.8 ± 1.1 (n=2)", "-0.2", "within ±2"], ["95.0 (n=1)", "—", "not the paper's recipe"]]

@@ -6,12 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import fake_archives as fa
 from wildcat.data import DatasetCountWarning, DatasetNotFoundError, get_dataset, sources
 from wildcat.data import download as dl
-from wildcat.data.sbd import (SBD_FOLDER, TRAIN_AUG_COUNT, build_train_aug_ids, read_sbd_mask, read_sbd_split,
-                              train_aug_ids)
+from wildcat.data.sbd import (
+    SBD_FOLDER,
+    TRAIN_AUG_COUNT,
+    build_train_aug_ids,
+    read_sbd_mask,
+    read_sbd_split,
+    train_aug_ids,
+)
 from wildcat.data.voc import VOC_CLASSES
+
+from helpers import fake_archives as fa
 
 C = {name: i for i, name in enumerate(VOC_CLASSES)}
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slurm_cluster import slurm_cluster, unavailable_reason
+from helpers.slurm_cluster import slurm_cluster, unavailable_reason
 
 pytestmark = pytest.mark.slurm
 

@@ -3,18 +3,22 @@ round trip; the test split with unknown labels."""
 
 from __future__ import annotations
 
-import io
 import tarfile
 
 import numpy as np
 import pytest
 
-import fake_archives as fa
 from wildcat.data import DatasetNotFoundError, get_dataset, sources
 from wildcat.data import download as dl
 from wildcat.data.voc import VOC_CLASSES
-from wildcat.eval.submission import (SubmissionError, read_voc_classification_submission, read_voc_test_ids,
-                                write_voc_classification_submission)
+from wildcat.eval.submission import (
+    SubmissionError,
+    read_voc_classification_submission,
+    read_voc_test_ids,
+    write_voc_classification_submission,
+)
+
+from helpers import fake_archives as fa
 
 pytestmark = pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning")
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
+import shlex
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
+from wildcat.cli import build_parser, main
+from wildcat.data.palette import voc_palette
 from wildcat.data.synthetic import (
     CLASS_NAMES,
     DATASET_DIR,
@@ -27,8 +34,10 @@ from wildcat.data.synthetic import (
     render_image,
     segmentation_ids,
 )
-from wildcat.data.voc import voc_palette
 from wildcat.errors import WildcatError
+from wildcat.grid import cli_options
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # 24 images at 64 px, every split non-empty; occlusion raised so that "difficult" objects (and
 # 0 labels) show up even in so few images.
@@ -350,3 +359,66 @@ def test_loads_through_get_dataset(small_tree):
             assert dataset.load_image(k).size == (SMALL.image_size_px, SMALL.image_size_px)
         image, target = dataset[0]
         assert target.tolist() == dataset.targets[0].tolist()
+
+
+# -- the command line, the workflow config, the imports ---------------------------------------------
+
+
+def spec_of_command(argv: list[str]) -> SyntheticSpec:
+    """The spec that ``wildcat make-synthetic <argv>`` builds (what ``_cmd_make_synthetic`` passes on)."""
+    args = build_parser().parse_args(["make-synthetic", *argv])
+    return SyntheticSpec(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticSpec)
+                            if getattr(args, f.name) is not None})
+
+
+def test_command_has_one_option_per_field_spelled_as_cli_options_spells_it(tmp_path, capsys):
+    # Every field away from its default; the options written by cli_options from the JSON spec.
+    spec = SyntheticSpec(seed=7, image_size_px=48, num_train=3, num_val=1, num_test=2, num_classes=5,
+                         num_shared_pairs=1, objects_per_image=(2, 4), part_size_frac=(0.12, 0.2), pair_prob=0.7,
+                         lone_part_prob=0.6, lone_parts_per_image=(1, 3), distractors_per_image=(0, 3),
+                         occlusion_prob=0.4, difficult_visible_frac=0.6, difficult_min_area_frac=0.01,
+                         void_border_px=3, jpeg_quality=80, segmentation_fraction=0.5)
+    assert all(getattr(spec, f.name) != f.default for f in dataclasses.fields(SyntheticSpec))
+    options = shlex.split(cli_options(spec.to_dict()))
+    assert "--image-size-px=48" in options and "--objects-per-image=[2, 4]" in options
+    assert spec_of_command(["--root", "x", *options]) == spec
+    assert main(["make-synthetic", "--quiet", "--root", str(tmp_path), *options]) == 0
+    assert capsys.readouterr().out.strip() == str(tmp_path / DATASET_DIR)
+    assert json.loads((tmp_path / DATASET_DIR / "synthetic.json").read_text(encoding="utf-8"))["spec"] == spec.to_dict()
+    assert spec_of_command(["--root", "x", "--part-size-frac", "0.1,0.2"]).part_size_frac == (0.1, 0.2)
+    assert spec_of_command(["--root", "x"]) == SyntheticSpec()  # an option left out keeps the default
+
+
+def test_bad_range_option_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args(["make-synthetic", "--root", "x", "--objects-per-image", "1.5,3"])
+    assert exit_info.value.code == 2 and "invalid int range value: '1.5,3'" in capsys.readouterr().err
+
+
+def test_config_keys_are_the_spec_fields():
+    fields = [f.name for f in dataclasses.fields(SyntheticSpec)]
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text(encoding="utf-8"))
+    assert list(schema["properties"]["synthetic"]["properties"]) == fields
+    for config in ("config/config.yaml", "tests/data/tiny_workflow.yaml"):
+        block = yaml.safe_load((ROOT / config).read_text(encoding="utf-8"))["synthetic"]
+        assert SyntheticSpec(**block).to_dict() == {**SyntheticSpec().to_dict(), **block}
+
+
+def test_data_rule_passes_the_config_block_as_the_options(tmp_path):
+    snakemake = Path(sys.executable).with_name("snakemake")
+    result = subprocess.run(
+        [str(snakemake), "-n", "-p", "--forceall", "--configfile", str(ROOT / "tests/data/tiny_workflow.yaml"),
+         "--directory", str(tmp_path), "data/.wildcat/synthetic.complete"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    [command] = [line for line in result.stdout.splitlines() if " make-synthetic " in line]
+    argv = shlex.split(command.split(" make-synthetic ", 1)[1].split(" > ", 1)[0])
+    block = yaml.safe_load((ROOT / "tests/data/tiny_workflow.yaml").read_text(encoding="utf-8"))["synthetic"]
+    assert spec_of_command(argv) == SyntheticSpec(**block)
+
+
+def test_generator_imports_neither_torch_nor_torchvision():
+    code = ("import sys, wildcat.data.synthetic; "
+            "assert 'torch' not in sys.modules and 'torchvision' not in sys.modules, sorted(sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 from wildcat.engine.config import save_config
-from wildcat.eval.evaluate import evaluate
 from wildcat.engine.train import CHECKPOINT, FINAL_WEIGHTS, SeededItems, multilabel_loss, train
+from wildcat.eval.evaluate import evaluate
 
-from conftest import tiny_config
+from helpers import tiny_config
 
 
 def test_multilabel_loss_hand_computed():

@@ -13,10 +13,17 @@ import yaml
 
 from wildcat.cli import main
 from wildcat.engine.config import ConfigError, load_config, make_config, save_config
-from wildcat.engine.train import (CHECKPOINT, FINAL_WEIGHTS, CheckpointError, DivergenceWarning, RunMismatchError,
-                           TrainingDivergedError, train)
+from wildcat.engine.train import (
+    CHECKPOINT,
+    FINAL_WEIGHTS,
+    CheckpointError,
+    DivergenceWarning,
+    RunMismatchError,
+    TrainingDivergedError,
+    train,
+)
 
-from conftest import tiny_config
+from helpers import tiny_config
 
 
 def _losses(run: Path) -> list[str]:

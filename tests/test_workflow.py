@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,14 +16,8 @@ import yaml
 from wildcat.grid import Grid
 from wildcat.report import TABLE_NAMES
 
-ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
-ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-TINY = ROOT / "tests" / "data" / "tiny_workflow.yaml"
-
-
-def snakemake(*args: str, cwd: Path = ROOT, timeout_s: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([SNAKEMAKE, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout_s)
+from helpers import ROOT
+from helpers.workflow import ENV, TINY, snakemake
 
 
 def job_counts(output: str) -> dict[str, int]:
@@ -62,7 +55,7 @@ def test_default_grid_dry_run():
     assert result.returncode == 0, result.stderr
     counts = job_counts(result.stdout)
     runs = expected_runs(ROOT / "config" / "config.yaml")
-    assert len(runs) == 12  # 4 methods x 2 seeds + the 4 other alpha values x 1 seed
+    assert len(runs) == 21  # (4 methods + the 3 other alpha values) x 3 seeds
     assert counts["train"] == counts["evaluate"] == len(runs)
     assert counts["make_synthetic"] == 1 and counts["report"] == 1
 
@@ -222,11 +215,59 @@ def test_tables_schedules_nothing_but_tables():
     assert job_counts(result.stdout) == {"tables": 1, "total": 1}
 
 
-def test_report_outputs_match_the_library_tables():
-    """report.smk lists wildcat.report.TABLE_NAMES by hand (the Snakefile imports no library)."""
-    text = (ROOT / "workflow" / "rules" / "report.smk").read_text()
-    listed = re.findall(r'^\s+"(\w+)",$', text.split("REPORT_TABLES = [", 1)[1].split("]", 1)[0], re.MULTILINE)
-    assert tuple(listed) == TABLE_NAMES
+def test_the_report_outputs_are_the_library_tables_read_without_pandas_or_torch():
+    """report.smk names its outputs from wildcat.report.names and checks the config's report block
+    with wildcat.report.layout: neither loads pandas or torch, so snakemake itself needs neither."""
+    code = ("import sys, wildcat.report.names, wildcat.report.layout; "
+            "print(sorted({'pandas', 'torch'} & set(sys.modules)))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"
+    result = snakemake("-n", "--forcerun", "report")
+    assert result.returncode == 0, result.stderr
+    (job,) = [j for j in result.stdout.split("\n\n") if "rule report:" in j]
+    (outputs,) = re.findall(r"^\s+output: (.+)$", job, re.MULTILINE)
+    declared = outputs.split(", ")
+    assert declared[:len(TABLE_NAMES)] == [f"reports/default/{name}.md" for name in TABLE_NAMES]
+    # Every file the report writes is declared (its .csv and .tex tables too), and nothing else.
+    written = sorted(str(path.relative_to(ROOT)) for path in (ROOT / "reports" / "default").iterdir())
+    assert sorted(declared) == written
+
+
+def test_a_metrics_json_of_a_removed_method_is_in_neither_report_nor_tables(tmp_path):
+    """gmp removed from the default config leaves its metrics.json in results/: `report` (the DAG)
+    and `tables` (the cache) read the config's files only, so gmp is `not run` in both."""
+    import pandas as pd
+
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["datasets"]["synthetic"]["methods"].remove("gmp")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    work = tmp_path / "work"
+    shutil.copytree(ROOT / "results" / "runs" / "default", work / "results" / "runs" / "default")
+    assert (work / "results/runs/default/synthetic/gmp/seed0/metrics.json").is_file()
+    common = ["--configfile", str(tmp_path / "config.yaml"), "--directory", str(work), "--config",
+              f"paper_dir={ROOT / 'results' / 'paper'}", f"paper_recipe={ROOT / 'config' / 'paper.yaml'}"]
+    for target in ("report", "tables"):
+        dry = snakemake(target, "-n", "--quiet", "rules", *common)
+        assert job_counts(dry.stdout) == {target: 1, "total": 1}, dry.stdout
+        result = snakemake("--cores", "1", target, *common)
+        assert result.returncode == 0, result.stderr[-3000:]
+        methods = pd.read_csv(work / "reports/default/methods.csv", dtype=str, keep_default_na=False)
+        assert set(methods["gmp"]) == {"not run"}, target
+        assert methods["wildcat"].str.endswith("(n=2)").all(), target
+        (work / "reports/default/methods.csv").unlink()
+
+
+@pytest.mark.parametrize(
+    ("report", "message"),
+    [({"metods": ["wildcat"]}, "'metods' was unexpected"),
+     ({"ablation_bases": ["wildcat"], "paper_ablation_base": "gmp"}, "report.paper_ablation_base 'gmp' is not one of"),
+     ({"labels": {"wildcat": 1}}, "1 is not of type 'string'")],
+)
+def test_a_bad_report_block_fails_the_dry_run(tmp_path, report, message):
+    config = _write_config(tmp_path / "config.yaml", lambda c: c.update(report=report))
+    result = snakemake("-n", "--configfile", str(config), "--directory", str(tmp_path))
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout, result.stderr[-2000:]
 
 
 @pytest.mark.parametrize(

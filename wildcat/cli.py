@@ -11,8 +11,9 @@ import dataclasses
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from wildcat import __version__
 from wildcat.engine.config import FIELDS, ConfigError, ExperimentConfig, load_config
@@ -45,11 +46,46 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_make_synthetic(args: argparse.Namespace) -> None:
     from wildcat.data.synthetic import SyntheticSpec, make_synthetic
 
-    options = {k: v for k, v in (("seed", args.seed), ("image_size_px", args.image_size), ("num_train", args.num_train),
-                                  ("num_test", args.num_test), ("num_classes", args.num_classes),
-                                  ("num_shared_pairs", args.num_shared_pairs)) if v is not None}
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(SyntheticSpec) if getattr(args, f.name) is not None}
     path = make_synthetic(args.root, SyntheticSpec(**options), progress=not args.quiet)
     print(path)
+
+
+class _SyntheticRange:
+    """The argparse type of a range option: ``LOW,HIGH`` or ``[LOW, HIGH]`` (how
+    ``wildcat.grid.cli_options`` writes a YAML list) to a pair of ``kind``."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
+        self.__name__ = f"{kind.__name__} range"  # argparse's message: "invalid int range value: ..."
+
+    def __call__(self, text: str) -> tuple[Any, Any]:
+        items = text.strip().removeprefix("[").removesuffix("]").split(",")
+        if len(items) != 2:
+            raise ValueError(text)
+        return self.kind(items[0]), self.kind(items[1])
+
+
+def _add_synthetic_options(parser: argparse.ArgumentParser) -> None:
+    """One option per SyntheticSpec field, spelled as ``wildcat.grid.cli_options`` spells the
+    field's key (``image_size_px`` -> ``--image-size-px``); the help is the field's ``help``
+    metadata. An option left out keeps the field's default."""
+    import typing
+
+    from wildcat.data.synthetic import SyntheticSpec
+    from wildcat.grid import option_flag
+
+    group = parser.add_argument_group("generator options (SyntheticSpec fields; docs/synthetic.md)")
+    types = typing.get_type_hints(SyntheticSpec)
+    for f in dataclasses.fields(SyntheticSpec):
+        kind = types[f.name]
+        if typing.get_origin(kind) is tuple:
+            element = typing.get_args(kind)[0]
+            parse, metavar, default = _SyntheticRange(element), "LOW,HIGH", ",".join(map(str, f.default))
+        else:
+            parse, metavar, default = kind, kind.__name__.upper(), f.default
+        group.add_argument(option_flag(f.name), dest=f.name, type=parse, metavar=metavar,
+                           help=f"{f.metadata['help']} (default: {default})")
 
 
 def _cmd_download(args: argparse.Namespace) -> None:
@@ -79,8 +115,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> None:
     from wildcat.eval.evaluate import evaluate
 
-    result = evaluate(args.run, args.out, identity=_identity(args), overlays_dir=args.overlays, progress=not args.quiet,
-                      crf_workers=args.crf_workers)
+    result = evaluate(args.run, args.out, identity=_identity(args), progress=not args.quiet, crf_workers=args.crf_workers)
     print(" ".join(f"{k}={v}" for k, v in result["metrics"].items()))
 
 
@@ -120,18 +155,23 @@ def _cmd_combine(args: argparse.Namespace) -> None:
     print(" ".join(f"{k}={v}" for k, v in result["metrics"].items()))
 
 
+#: The workflow config whose ``report`` block `wildcat report` uses when given no --layout.
+DEFAULT_WORKFLOW_CONFIG = Path("config/config.yaml")
+
+
 def _cmd_report(args: argparse.Namespace) -> None:
     from wildcat import report
-
-    runs = report.load_runs(args.runs)
-    report.require_runs(runs, args.config_name, args.runs)
     from wildcat.report.recipe import PaperRecipes
 
-    tables = report.write_report(runs, report.load_paper(args.paper), args.config_name, args.out,
+    layout = (report.ReportLayout.from_json(args.layout) if args.layout is not None
+              else report.ReportLayout.from_workflow_config(DEFAULT_WORKFLOW_CONFIG))
+    runs = report.load_runs(args.runs, args.metrics)
+    report.require_runs(runs, args.config_name, args.runs)
+    tables = report.write_report(runs, report.load_paper(args.paper), args.config_name, args.out, layout,
                                  PaperRecipes(args.paper_recipe), args.tolerance)
     for run in report.unused_runs(runs, tables, args.config_name):
-        print(f"wildcat report: note: {run} is in no table: its method id or its settings fit none "
-              "(docs/contracts.md, Method ids)", file=sys.stderr)
+        print(f"wildcat report: note: {run} is in no table: the layout lists its method nowhere, or its settings "
+              "fit no ablation (docs/contracts.md, The report)", file=sys.stderr)
     print(args.out)
 
 
@@ -170,13 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("make-synthetic", help="write the embedded synthetic dataset (VOC layout)")
     p.add_argument("--root", required=True, type=Path, help="data folder (the tree goes to ROOT/VOCdevkit/VOCsynthetic)")
-    p.add_argument("--seed", type=int, help="generator seed (default 0)")
-    p.add_argument("--image-size", type=int, help="image side in pixels")
-    p.add_argument("--num-train", type=int, help="number of training images")
-    p.add_argument("--num-test", type=int, help="number of test images")
-    p.add_argument("--num-classes", type=int, help="number of classes")
-    p.add_argument("--num-shared-pairs", type=int, help="class pairs that share a part (negative evidence)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_synthetic_options(p)
     p.set_defaults(func=_cmd_make_synthetic)
 
     p = sub.add_parser("download", help="download, verify and extract a real dataset")
@@ -201,7 +236,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="classification, localization and segmentation metrics of a run")
     p.add_argument("--run", required=True, type=Path, help="a finished `wildcat train` folder")
     p.add_argument("--out", required=True, type=Path, help="metrics.json to write")
-    p.add_argument("--overlays", type=Path, help="folder for example segmentation overlays (PNG)")
     _add_identity_options(p)
     _add_crf_workers_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -245,8 +279,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="also write the rows as JSON")
     p.set_defaults(func=_cmd_compare)
 
-    p = sub.add_parser("report", help="tables (md, csv, tex) and figures from cached results")
-    p.add_argument("--runs", type=Path, default=Path("results/runs"), help="folder of metrics.json files")
+    p = sub.add_parser("report", help="tables (md, csv, tex) and figures from cached results",
+                       description="The paper's tables with our numbers beside the published ones, our ablations "
+                                   "and methods, and figures, written as one folder (docs/contracts.md, The report).")
+    p.add_argument("--runs", type=Path, default=Path("results/runs"),
+                   help="folder of <config>/<dataset>/<method>/seed<k>/metrics.json files (default: results/runs)")
+    p.add_argument("--metrics", type=Path, nargs="*", metavar="FILE",
+                   help="read exactly these metrics.json files, each under --runs (the workflow gives the ones its "
+                        "config declares, so that a file left behind by a method removed from the config is not "
+                        "read); default: every metrics.json under --runs")
+    p.add_argument("--layout", metavar="JSON",
+                   help="which methods go in which table: a workflow config's `report` block as a JSON object, with "
+                        "methods, extra_rows, ablation_bases, paper_ablation_base, labels (docs/contracts.md, The "
+                        "report); the workflow passes its config's (default: the block of "
+                        f"{DEFAULT_WORKFLOW_CONFIG})")
     p.add_argument("--paper", type=Path, default=Path("results/paper"), help="the paper's published numbers")
     p.add_argument("--config-name", default="default", help="which config's runs to report")
     p.add_argument("--paper-recipe", type=Path, default=Path("config/paper.yaml"), metavar="CONFIG",

@@ -33,7 +33,7 @@ import yaml
 
 from wildcat.engine.config import ConfigError, load_yaml, make_config
 
-__all__ = ["Run", "Grid", "check_config_files", "cli_options", "train_launcher"]
+__all__ = ["Run", "Grid", "check_config_files", "option_flag", "cli_options", "train_launcher"]
 
 #: The port of a several-node job's c10d rendezvous: one per job id, so that two jobs whose first
 #: node is the same do not collide (shell arithmetic, expanded on that node).
@@ -220,12 +220,19 @@ class Grid:
         return single + combined
 
 
+def option_flag(key: str) -> str:
+    """The command-line flag of a settings key: ``image_size_px`` -> ``--image-size-px`` (the
+    options of ``wildcat train`` and ``wildcat make-synthetic`` are spelled this way)."""
+    return f"--{key.replace('_', '-')}"
+
+
 def cli_options(settings: Mapping[str, Any]) -> str:
-    """``--key=value`` options of ``wildcat train`` for ExperimentConfig keys (YAML values, quoted)."""
+    """``--key=value`` options for settings keys (ExperimentConfig keys for ``wildcat train``,
+    SyntheticSpec fields for ``wildcat make-synthetic``): YAML values, quoted for the shell."""
     options = []
     for key, value in settings.items():
         text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...").strip()
-        options.append(f"--{key.replace('_', '-')}={shlex.quote(text)}")
+        options.append(f"{option_flag(key)}={shlex.quote(text)}")
     return " ".join(options)
 
 

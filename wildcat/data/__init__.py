@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import importlib
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from wildcat.errors import WildcatError
 
@@ -92,7 +93,7 @@ def dataset_not_found(name: str, root: str | Path, expected: str | Path, what: s
     return DatasetNotFoundError(f"dataset {name} {what} at {expected}: run `{download_command(name, root)}`")
 
 
-def get_dataset(name: str, root: str | Path, split: str, transform: Optional[Callable[[Any], Any]] = None):
+def get_dataset(name: str, root: str | Path, split: str, transform: Callable[[Any], Any] | None = None):
     """Build dataset ``name`` from the data folder ``root`` (the ``--root`` of ``wildcat download``).
 
     Args:

@@ -4,9 +4,10 @@ disk listed in ``_image_paths`` with ids ``ids`` and targets ``targets``."""
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,12 +42,12 @@ class ImageDataset(Dataset):
     ids: list[str]
     targets: np.ndarray
     _image_paths: list[Path]
-    transform: Optional[Callable[[Any], Any]]
+    transform: Callable[[Any], Any] | None
     name: str
     root: Path
     #: The folder to delete so that ``wildcat download`` (``make-synthetic``) puts a damaged file
     #: back: one that a single archive (or the generator) provides. None: no such command.
-    extracted_dir: Optional[Path] = None
+    extracted_dir: Path | None = None
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ class COCODataset(ImageDataset):
     has_boxes = True
     has_masks = False
 
-    def __init__(self, root: str | Path, split: str, transform: Optional[Callable[[Any], Any]] = None) -> None:
+    def __init__(self, root: str | Path, split: str, transform: Callable[[Any], Any] | None = None) -> None:
         if split not in _SPLITS:
             raise UnknownSplitError(f"coco2014 has no split {split!r}: use train or val (test2014 has no public labels)")
         self.name, self.root, self.split, self.transform = "coco2014", Path(root), split, transform

@@ -38,14 +38,15 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Iterable, Optional, Sequence, Union
 
 from tqdm import tqdm
 
 from wildcat.data import sources
 from wildcat.data.sources import DatasetSource, RemoteFile
 from wildcat.errors import WildcatError
+from wildcat.io import atomic_path, atomic_write_text
 
 __all__ = [
     "DownloadError",
@@ -59,7 +60,7 @@ __all__ = [
     "safe_extract",
 ]
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 #: Folder (under root) of the completion markers.
 MARKER_DIR = ".wildcat"
@@ -96,7 +97,7 @@ class _Permanent(Exception):
 
 
 # -- small helpers ---------------------------------------------------------------------------
-def _human_size(size_bytes: Optional[int]) -> str:
+def _human_size(size_bytes: int | None) -> str:
     if size_bytes is None:
         return "?"
     size = float(size_bytes)
@@ -111,13 +112,6 @@ def _marker(root: Path, remote: RemoteFile, state: str) -> Path:
     return root / MARKER_DIR / f"{remote.filename}.{state}"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def file_digest(path: PathLike, algorithm: str, progress: bool = False) -> str:
     """Hex digest (``"md5"`` or ``"sha1"``) of a file, read in 1 MiB chunks."""
     digest = hashlib.new(algorithm, usedforsecurity=False)
@@ -130,7 +124,7 @@ def file_digest(path: PathLike, algorithm: str, progress: bool = False) -> str:
     return digest.hexdigest()
 
 
-def _checksum_problem(path: Path, remote: RemoteFile, progress: bool) -> Optional[str]:
+def _checksum_problem(path: Path, remote: RemoteFile, progress: bool) -> str | None:
     """None when ``path`` matches the table, else what differs (size or digest)."""
     size = path.stat().st_size
     if remote.size_bytes is not None and size != remote.size_bytes:
@@ -253,7 +247,7 @@ def _fetch(name: str, root: Path, remote: RemoteFile, progress: bool) -> Path:
 
 
 # -- extraction --------------------------------------------------------------------------------
-def _member_problem(name: str, dest: Path) -> Optional[str]:
+def _member_problem(name: str, dest: Path) -> str | None:
     """Why member ``name`` must not be extracted into ``dest`` (None when it is safe)."""
     posix = name.replace("\\", "/")
     if posix.startswith("/") or (len(posix) > 1 and posix[1] == ":"):
@@ -266,7 +260,7 @@ def _member_problem(name: str, dest: Path) -> Optional[str]:
     return None
 
 
-def _check_members(archive: Path, dest: Path, members: Iterable[tuple[str, Optional[str]]]) -> None:
+def _check_members(archive: Path, dest: Path, members: Iterable[tuple[str, str | None]]) -> None:
     for member_name, kind_problem in members:
         problem = kind_problem or _member_problem(member_name, dest)
         if problem:
@@ -291,7 +285,7 @@ def safe_extract(archive: PathLike, dest: PathLike, progress: bool = False) -> i
         with zipfile.ZipFile(archive) as handle:
             infos = handle.infolist()
 
-            def zip_kind(info: zipfile.ZipInfo) -> Optional[str]:
+            def zip_kind(info: zipfile.ZipInfo) -> str | None:
                 mode = info.external_attr >> 16
                 return "symbolic link" if stat.S_ISLNK(mode) else None
 
@@ -303,7 +297,7 @@ def safe_extract(archive: PathLike, dest: PathLike, progress: bool = False) -> i
         with tarfile.open(archive) as handle:
             members = handle.getmembers()
 
-            def tar_kind(member: tarfile.TarInfo) -> Optional[str]:
+            def tar_kind(member: tarfile.TarInfo) -> str | None:
                 if member.issym() or member.islnk():
                     return "link"
                 if not (member.isfile() or member.isdir()):
@@ -322,7 +316,7 @@ def _install(name: str, root: Path, remote: RemoteFile, local: Path, progress: b
     """Extract (archives) or copy (plain files) ``local`` into ``root/remote.dest``; mark it done."""
     dest = root / remote.dest
     extracting, done = _marker(root, remote, "extracting"), _marker(root, remote, "done")
-    _write_atomic(extracting, json.dumps({"archive": str(local), "started": time.time()}))
+    atomic_write_text(extracting, json.dumps({"archive": str(local), "started": time.time()}))
     if remote.extract:
         try:
             count = safe_extract(local, dest, progress)
@@ -333,15 +327,14 @@ def _install(name: str, root: Path, remote: RemoteFile, local: Path, progress: b
         dest.mkdir(parents=True, exist_ok=True)
         target = dest / remote.filename
         if local.resolve() != target.resolve():
-            tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-            shutil.copyfile(local, tmp)
-            os.replace(tmp, target)
+            with atomic_path(target) as tmp:
+                shutil.copyfile(local, tmp)
         count = 1
     missing = [p for p in remote.provides if not (root / p).exists()]
     if missing:
         raise DownloadError(f"{name}: {remote.filename} did not contain {missing[0]} (expected under {root}): "
                             "the archive does not have the official layout; delete it and download again")
-    _write_atomic(done, json.dumps({"filename": remote.filename, "md5": remote.md5, "sha1": remote.sha1,
+    atomic_write_text(done, json.dumps({"filename": remote.filename, "md5": remote.md5, "sha1": remote.sha1,
                                     "dest": remote.dest, "members": count, "finished": time.time()}, indent=1))
     extracting.unlink()
 
@@ -372,7 +365,7 @@ def _is_in_place(root: Path, remote: RemoteFile) -> bool:
 
 
 # -- public API ------------------------------------------------------------------------------
-def download_dataset(name: str, root: PathLike, archive: Union[None, PathLike, Sequence[PathLike]] = None,
+def download_dataset(name: str, root: PathLike, archive: None | PathLike | Sequence[PathLike] = None,
                      *, progress: bool = True, keep_archives: bool = True) -> Path:
     """Make dataset ``name`` ready under ``root``; do nothing if it already is.
 

@@ -24,8 +24,8 @@ error). :func:`read_sbd_mask` reads a ``cls/*.mat`` file for inspection only.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable, Optional
 
 import numpy as np
 
@@ -84,7 +84,7 @@ def build_train_aug_ids(voc_seg_train: Iterable[str], sbd_train: Iterable[str], 
     return sorted((set(voc_seg_train) | set(sbd_train) | set(sbd_val)) - set(voc_seg_val))
 
 
-def train_aug_ids(root: str | Path, voc_dir: Optional[str | Path] = None) -> list[str]:
+def train_aug_ids(root: str | Path, voc_dir: str | Path | None = None) -> list[str]:
     """The ``train_aug`` ids from the files under ``root`` (VOC 2012 and SBD both needed).
 
     Args:

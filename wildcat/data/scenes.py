@@ -25,8 +25,9 @@ to RGB (they are grayscale).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +57,8 @@ class SceneDataset(ImageDataset):
     has_masks = False
 
     def __init__(self, name: str, root: str | Path, split: str, classes, paths: list[Path], labels: list[int],
-                 extracted_dir: Path, transform: Optional[Callable[[Any], Any]] = None,
-                 ids: Optional[list[str]] = None) -> None:
+                 extracted_dir: Path, transform: Callable[[Any], Any] | None = None,
+                 ids: list[str] | None = None) -> None:
         self.name, self.root, self.split, self.transform = name, Path(root), split, transform
         self.extracted_dir = extracted_dir
         self.classes = list(classes)
@@ -86,7 +87,7 @@ def _require_not_interrupted(name: str, root: str | Path, folder: Path) -> None:
 class MIT67Dataset(SceneDataset):
     """MIT Indoor 67 with the official TrainImages.txt / TestImages.txt lists."""
 
-    def __init__(self, root: str | Path, split: str, transform: Optional[Callable[[Any], Any]] = None) -> None:
+    def __init__(self, root: str | Path, split: str, transform: Callable[[Any], Any] | None = None) -> None:
         lists = {"train": "TrainImages.txt", "test": "TestImages.txt"}
         if split not in lists:
             raise UnknownSplitError(f"mit67 has no split {split!r}: use train or test")
@@ -133,7 +134,7 @@ class Scene15Dataset(SceneDataset):
         train_per_class: training images per class (100 in the protocol).
     """
 
-    def __init__(self, root: str | Path, split: str, transform: Optional[Callable[[Any], Any]] = None,
+    def __init__(self, root: str | Path, split: str, transform: Callable[[Any], Any] | None = None,
                  train_per_class: int = SCENE15_TRAIN_PER_CLASS) -> None:
         part, seed = parse_scene15_split(split)
         folder = Path(root) / "scene15"

@@ -40,7 +40,6 @@ Set the environment variable ``WILDCAT_DATA_MIRROR`` to a base URL to try
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 __all__ = ["RemoteFile", "DatasetSource", "SOURCES", "EXPECTED_COUNTS", "MIRROR_ENV", "get_source"]
 
@@ -67,9 +66,9 @@ class RemoteFile:
 
     filename: str
     urls: tuple[str, ...]
-    md5: Optional[str] = None
-    sha1: Optional[str] = None
-    size_bytes: Optional[int] = None
+    md5: str | None = None
+    sha1: str | None = None
+    size_bytes: int | None = None
     dest: str = "."
     extract: bool = True
     provides: tuple[str, ...] = ()
@@ -95,7 +94,7 @@ class DatasetSource:
     required: tuple[str, ...] = field(default=())  # extra paths that must exist when complete
 
     @property
-    def size_bytes(self) -> Optional[int]:
+    def size_bytes(self) -> int | None:
         sizes = [f.size_bytes for f in self.files]
         return None if any(s is None for s in sizes) else sum(sizes)
 

@@ -53,8 +53,6 @@ to PIL for every file: slower, same pixels.
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from PIL import Image
 from torch import Tensor
@@ -85,7 +83,7 @@ class Warp:
         self.image_size_px = int(image_size_px)
         self.interpolation = interpolation
 
-    def __call__(self, image: Union[Image.Image, Tensor]) -> Union[Image.Image, Tensor]:
+    def __call__(self, image: Image.Image | Tensor) -> Image.Image | Tensor:
         if isinstance(image, Image.Image):
             return image.resize((self.image_size_px, self.image_size_px), self.interpolation)
         if not isinstance(image, Tensor) or image.ndim < 3:

@@ -41,8 +41,9 @@ Two ``voc2012`` splits are not lists of the devkit:
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 from torchvision.datasets import VOCDetection
@@ -132,7 +133,7 @@ class VOCDataset(ImageDataset):
     labels_known = True
 
     def __init__(self, name: str, root: str | Path, voc_dir: str | Path, split: str, classes,
-                 transform: Optional[Callable[[Any], Any]] = None) -> None:
+                 transform: Callable[[Any], Any] | None = None) -> None:
         self.name = name
         self.root = Path(root)
         self.voc_dir = self.extracted_dir = Path(voc_dir)
@@ -185,7 +186,7 @@ class VOCDataset(ImageDataset):
             raise dataset_not_found(self.name, self.root, self.voc_dir,
                                     f"is incomplete (extraction of {interrupted[0]} was interrupted)")
 
-    def _list_path(self, task_folder: str, stem: str) -> Optional[Path]:
+    def _list_path(self, task_folder: str, stem: str) -> Path | None:
         path = self.voc_dir / "ImageSets" / task_folder / f"{stem}.txt"
         return path if path.is_file() else None
 
@@ -305,7 +306,7 @@ class VOCDataset(ImageDataset):
             difficult.append(str(obj.get("difficult", "0")).strip() == "1")
         return _box_dict(labels, boxes, difficult)
 
-    def mask_for(self, index: int) -> Optional[np.ndarray]:
+    def mask_for(self, index: int) -> np.ndarray | None:
         """``(H, W) uint8`` mask (0 background, c + 1 class c, 255 void) or None (see module doc).
         A mask of another size than its image, or with another value, raises DatasetFormatError."""
         image_id = self.ids[index]
@@ -331,21 +332,6 @@ class VOCDataset(ImageDataset):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}, split={self.split!r}, {len(self)} images, {len(self.classes)} classes)"
-
-
-def voc_palette() -> list[int]:
-    """The PASCAL VOC colour map (256 RGB triples, flattened), as in VOC's ``VOClabelcolormap``."""
-    palette = []
-    for i in range(256):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        palette += [r, g, b]
-    return palette
 
 
 def _box_dict(labels, boxes, difficult) -> dict[str, np.ndarray]:
@@ -375,7 +361,7 @@ class VOCActionDataset(VOCDataset):
     """
 
     def __init__(self, root: str | Path, voc_dir: str | Path, split: str,
-                 transform: Optional[Callable[[Any], Any]] = None) -> None:
+                 transform: Callable[[Any], Any] | None = None) -> None:
         if split.startswith("seg_"):
             raise UnknownSplitError(f"voc2012_action has no split {split!r}: use train, val or trainval")
         if split == "test":

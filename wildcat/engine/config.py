@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
@@ -62,10 +62,10 @@ class ExperimentConfig:
     image_size_px: int = 448
     # Model (paper Section 3).
     backbone: str = "resnet101"
-    weights: Union[str, None] = "imagenet"
+    weights: str | None = "imagenet"
     num_maps: int = 4
-    kmax: Union[int, float, str] = 20
-    kmin: Union[int, float, str, None] = None
+    kmax: int | float | str = 20
+    kmin: int | float | str | None = None
     alpha: float = 0.7
     order: str = "conv-pool"
     # Optimisation.

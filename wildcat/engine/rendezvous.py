@@ -20,8 +20,8 @@ import argparse
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Sequence
 
 
 def host_store(port: int):

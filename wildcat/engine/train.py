@@ -46,10 +46,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
-from wildcat.engine import distributed, provenance
-from wildcat.engine.config import BATCHNORM_MODES, EVALUATION_KEYS, RESULT_NEUTRAL_KEYS, ExperimentConfig, load_config, load_yaml, save_config
 from wildcat.data import get_dataset
 from wildcat.data.transforms import train_transform
+from wildcat.engine import distributed, provenance
+from wildcat.engine.config import (
+    BATCHNORM_MODES,
+    EVALUATION_KEYS,
+    RESULT_NEUTRAL_KEYS,
+    ExperimentConfig,
+    load_config,
+    load_yaml,
+    save_config,
+)
 from wildcat.errors import WildcatError, WildcatWarning
 from wildcat.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from wildcat.nn.model import WildcatNet

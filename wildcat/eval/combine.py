@@ -40,26 +40,38 @@ for VOC 2007 trainval or the scene sets), and so does this module.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Any, Collection, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tqdm.auto import tqdm
 
-from wildcat.engine.config import ExperimentConfig, load_config
 from wildcat.data import get_dataset
+from wildcat.engine.config import ExperimentConfig, load_config
+from wildcat.engine.train import load_trained, resolve_device
 from wildcat.errors import WildcatError
 from wildcat.eval.evaluate import (
-    METRICS_SCHEMA, MetricsDict, SegmentationScorer, best_background, classification_metrics, evaluation_provenance,
-    forward_batches, localization_metrics, masked_indices, merge_metrics, peak_points, training_provenance,
+    METRICS_SCHEMA,
+    MetricsDict,
+    SegmentationScorer,
+    best_background,
+    classification_metrics,
+    evaluation_provenance,
+    forward_batches,
+    localization_metrics,
+    masked_indices,
+    merge_metrics,
+    peak_points,
+    training_provenance,
+    undefined_metrics_reported,
 )
-from wildcat.io import atomic_path, atomic_write_json, ensure_writable_dirs
 from wildcat.eval.segmentation import class_logits
-from wildcat.engine.train import load_trained, resolve_device
+from wildcat.io import atomic_path, atomic_write_json, ensure_writable_dirs
 
 #: Inverse L2 regularization strength of the combination classifier (scikit-learn's ``C``).
 DEFAULT_C = 1.0
@@ -83,8 +95,9 @@ def _check_scores(scores: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
     return arrays
 
 
-def _classifier(c: float, seed: int):
-    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, random_state=seed))
+def _classifier(c: float) -> Pipeline:
+    """Standardization, then L2 logistic regression (lbfgs: deterministic, no random state)."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000))
 
 
 def combine_scores(
@@ -92,7 +105,6 @@ def combine_scores(
     train_targets: np.ndarray,
     test_scores: Sequence[np.ndarray],
     task: str,
-    seed: int = 0,
     c: float = DEFAULT_C,
 ) -> np.ndarray:
     """Object Bank combination of per-scale scores (see the module docstring for the choices).
@@ -105,7 +117,6 @@ def combine_scores(
         test_scores: ``S`` arrays ``(N_test, C)``, the scales in the same order as ``train_scores``.
         task: ``"multilabel"`` (one-vs-rest logistic regressions) or ``"multiclass"``
             (multinomial logistic regression).
-        seed: ``random_state`` of the classifiers (lbfgs is deterministic; kept for the record).
         c: inverse L2 regularization strength on standardized features.
 
     Returns:
@@ -133,7 +144,7 @@ def combine_scores(
             if labels.all() or not labels.any():  # one label value: nothing to learn
                 combined[:, c_index] = np.mean([s[:, c_index] for s in test], axis=0)
                 continue
-            model = _classifier(c, seed).fit(features_train[keep], labels)
+            model = _classifier(c).fit(features_train[keep], labels)
             combined[:, c_index] = model.decision_function(features_test)
         return combined
     if task == "multiclass":
@@ -142,7 +153,7 @@ def combine_scores(
         present = np.unique(targets)
         if len(present) < 2:
             return np.mean(test, axis=0)
-        model = _classifier(c, seed).fit(features_train, targets)
+        model = _classifier(c).fit(features_train, targets)
         logits = model.decision_function(features_test)
         if len(present) == 2:  # scikit-learn returns one column for two classes
             logits = np.stack([-logits / 2, logits / 2], axis=1)
@@ -261,17 +272,17 @@ def combine(
         raise CombineError(f"split {base.seg_tune_split!r} of {base.dataset} has no segmentation masks to tune the background on")
     test_masked = set(masked_indices(test_set)) if tune_set is not None else set()
     train_scores, test, tune = [], [], []
-    for run_dir, member in zip(run_dirs, configs):
+    for run_dir, member in zip(run_dirs, configs, strict=True):
         device = resolve_device(member.device)
-        model, config = load_trained(run_dir, len(test_set.classes), device)
-        train_scores.append(predict(model, train_set, config, device, progress=progress).scores)
-        test.append(predict(model, test_set, config, device, keep_maps=test_masked, progress=progress))
+        model, _ = load_trained(run_dir, len(test_set.classes), device)  # the config it returns is member's
+        train_scores.append(predict(model, train_set, member, device, progress=progress).scores)
+        test.append(predict(model, test_set, member, device, keep_maps=test_masked, progress=progress))
         if tune_set is not None:
-            tune.append(predict(model, tune_set, config, device, tune_indices, keep_maps=set(tune_indices), progress=progress))
+            tune.append(predict(model, tune_set, member, device, tune_indices, keep_maps=set(tune_indices), progress=progress))
     # One fit, applied to the test images followed by the background-tuning images.
     num_test = len(test_set)
-    scored = [np.concatenate([t.scores, u.scores]) for t, u in zip(test, tune)] if tune else [t.scores for t in test]
-    combined_all = combine_scores(train_scores, train_set.targets, scored, test_set.task, seed=base.seed, c=c)
+    scored = [np.concatenate([t.scores, u.scores]) for t, u in zip(test, tune, strict=True)] if tune else [t.scores for t in test]
+    combined_all = combine_scores(train_scores, train_set.targets, scored, test_set.task, c=c)
     combined, combined_tune = combined_all[:num_test], combined_all[num_test:]
     finest = max(range(len(configs)), key=lambda k: configs[k].image_size_px)
     points = test[finest].points
@@ -279,10 +290,11 @@ def combine(
     if scores_out is not None:
         with atomic_path(scores_out) as tmp, open(tmp, "wb") as handle:
             np.savez_compressed(handle, scores=combined, points=points, test_scores=np.stack(test_scores))
-    result = classification_metrics(combined, test_set, base)
-    if test_set.has_boxes:
-        merge_metrics(result, localization_metrics(combined, points, test_set, base))
-        result["protocol"]["loc_points_scale_px"] = configs[finest].image_size_px
+    with undefined_metrics_reported(test_set, "combine"):
+        result = classification_metrics(combined, test_set, base)
+        if test_set.has_boxes:
+            merge_metrics(result, localization_metrics(combined, points, test_set, base))
+            result["protocol"]["loc_points_scale_px"] = configs[finest].image_size_px
     if tune_set is not None:
         merge_metrics(result, _combined_segmentation(test_set, test, combined, tune_set, tune_indices, tune, combined_tune, base,
                                                      progress, crf_workers))

@@ -14,41 +14,44 @@ From the scores and class maps of :meth:`WildcatNet.class_maps` (paper Section 4
 On the VOC 2012 test split, whose labels only the evaluation server has, the scores go to the
 server's submission archive (:mod:`wildcat.eval.submission`) instead of classification metrics.
 
-Results go to ``metrics.json`` (format in ``docs/contracts.md``) with per-class values.
+Results go to ``metrics.json`` (format in ``docs/contracts.md``) with per-class values, in percent
+(the metrics of :mod:`wildcat.eval.metrics` are fractions: :func:`_percent` scales them). The
+classes that a metric leaves out of its mean are named in one warning line on stderr
+(:func:`undefined_metrics_reported`).
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import multiprocessing
 import os
 import sys
 import time
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from wildcat.engine import distributed, provenance
-
-from wildcat.eval import metrics
-from wildcat.engine.config import ExperimentConfig, load_config
-from wildcat.eval.crf import CRFParams, crf_refine, die_with_parent
 from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
-from wildcat.data.voc import voc_palette
-from wildcat.io import atomic_path, atomic_write_json, ensure_writable_dirs
-from wildcat.nn.model import WildcatNet
+from wildcat.engine import distributed, provenance
+from wildcat.engine.config import ExperimentConfig, load_config
+from wildcat.engine.train import load_trained, resolve_device
+from wildcat.eval import metrics
+from wildcat.eval.crf import CRFParams, crf_refine, die_with_parent
 from wildcat.eval.segmentation import argmax_labels, class_logits, crf_unaries
 from wildcat.eval.submission import write_voc_classification_submission
-from wildcat.engine.train import load_trained, resolve_device
+from wildcat.io import atomic_write_json, ensure_writable_dirs
+from wildcat.nn.model import WildcatNet
 
 METRICS_SCHEMA = 2  # 2: with provenance (docs/contracts.md)
 
@@ -167,13 +170,49 @@ def _done(function: Callable[..., np.ndarray], *args: Any) -> Future:
     return future
 
 
+def warning_line(command: str, message: str) -> None:
+    """One warning line on stderr, ``wildcat <command>: warning: <message>``, by the main rank only
+    (every rank of a distributed run computes the same document)."""
+    if distributed.is_main():
+        print(f"wildcat {command}: warning: {message}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def undefined_metrics_reported(dataset: Any, command: str) -> Iterator[None]:
+    """Name the classes that the metrics computed in the block leave out of their means in one
+    :func:`warning_line` at its end, e.g. ``2 classes have no positive test image (average precision
+    and localization AP undefined, left out of the mean): cat, dog``, instead of one
+    :class:`~wildcat.eval.metrics.UndefinedMetricWarning` per metric that lists the same classes by
+    index. Metrics that skip different classes get one ``;``-separated part each. Other warnings
+    raised in the block pass on unchanged."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", metrics.UndefinedMetricWarning)
+            yield
+    finally:
+        skipped: dict[tuple[int, ...], list[str]] = {}  # classes -> the metrics that skip them
+        for record in caught:
+            message = record.message
+            if isinstance(message, metrics.UndefinedMetricWarning) and message.classes:
+                skipped.setdefault(message.classes, []).append(message.metric)
+            else:
+                warnings.warn_explicit(message, record.category, record.filename, record.lineno, source=record.source)
+    reason = "no positive test image" if dataset.task == "multilabel" else "no test image"
+    parts = [f"{len(indices)} {'class has' if len(indices) == 1 else 'classes have'} {reason} "
+             f"({' and '.join(names)} undefined, left out of the mean): {', '.join(dataset.classes[i] for i in indices)}"
+             for indices, names in skipped.items()]
+    if parts:
+        warning_line(command, "; ".join(parts))
+
+
 class SegmentationScorer:
     """Confusion matrices of the argmax labels and of their dense-CRF refinement (paper Table 9),
     over background + the ``classes``, with the ``background`` value tuned on a training split.
 
     A tuned ``background`` at the lowest or highest value of ``config.seg_background_grid`` is
-    reported: one warning line on stderr (``wildcat <command>: warning: ...``, by the main rank) and
-    ``seg_background_at_grid_edge`` in the protocol (always recorded, true or false).
+    reported: one :func:`warning_line` and ``seg_background_at_grid_edge`` in the protocol (always
+    recorded, true or false).
 
     The CRF (single-threaded pydensecrf: seconds per VOC-sized image, benchmarks/engine.py) runs in this process,
     or with ``crf_workers > 1`` in that many worker processes, a few images ahead of the forward
@@ -186,9 +225,9 @@ class SegmentationScorer:
         self.background = background
         grid = list(config.seg_background_grid)
         self.at_grid_edge = background in (min(grid), max(grid))
-        if self.at_grid_edge and distributed.is_main():
-            print(f"wildcat {command}: warning: the tuned background {background} is at the edge of seg_background_grid "
-                  f"{grid}; the best value may lie outside it", file=sys.stderr, flush=True)
+        if self.at_grid_edge:
+            warning_line(command, f"the tuned background {background} is at the edge of seg_background_grid {grid}; "
+                                  "the best value may lie outside it")
         self.unary_scale = config.seg_unary_scale
         self.params = crf_params(config)
         self.tuned_on = config.seg_tune_split
@@ -202,9 +241,9 @@ class SegmentationScorer:
         self._max_pending = 2 * crf_workers if self._pool is not None else 0  # images the CRF may run behind
         self._pending: collections.deque[tuple[Future, np.ndarray]] = collections.deque()
 
-    def add(self, rgb: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, Future]:
-        """Score one image (``rgb (H, W, 3)`` uint8, class logits ``(C, H, W)``, mask ``(H, W)``);
-        returns its argmax labels ``(H, W)`` and a future of its CRF labels."""
+    def add(self, rgb: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> None:
+        """Score one image (``rgb (H, W, 3)`` uint8, class logits ``(C, H, W)``, mask ``(H, W)``): its
+        argmax labels now, its CRF labels when they are ready."""
         labels = argmax_labels(logits, self.background)
         self.confusions[0] += metrics.confusion_matrix(labels, mask, len(self.classes) + 1)
         probs, label_ids = crf_unaries(logits, self.background, self.unary_scale)
@@ -213,7 +252,6 @@ class SegmentationScorer:
         self._pending.append((refined, mask))
         while len(self._pending) > self._max_pending:
             self._count_oldest()
-        return labels, refined
 
     def _count_oldest(self) -> None:
         refined, mask = self._pending.popleft()
@@ -229,7 +267,7 @@ class SegmentationScorer:
         result: MetricsDict = {"metrics": {}, "per_class": {}, "protocol": {
             "seg_background": self.background, "seg_background_at_grid_edge": self.at_grid_edge,
             "seg_tuned_on": self.tuned_on, "crf": dataclasses.asdict(self.params)}}
-        for name, confusion in zip(("seg_miou_argmax", "seg_miou_crf"), confusions):
+        for name, confusion in zip(("seg_miou_argmax", "seg_miou_crf"), confusions, strict=True):
             miou, per_class_iou = metrics.mean_iou(confusion)
             result["metrics"][name] = _percent(miou)
             result["per_class"][name] = _per_class(["background", *self.classes], per_class_iou)
@@ -237,11 +275,13 @@ class SegmentationScorer:
 
 
 def _percent(value: float) -> float | None:
+    """A metric's fraction as the percentage that ``metrics.json`` records (4 decimals; None for NaN)."""
     return None if value is None or np.isnan(value) else round(100.0 * float(value), 4)
 
 
 def _per_class(names: list[str], values: np.ndarray) -> dict[str, float | None]:
-    return {name: _percent(v) for name, v in zip(names, values)}
+    """``{class name: percentage}`` of per-class fractions (:func:`_percent`)."""
+    return {name: _percent(v) for name, v in zip(names, values, strict=True)}
 
 
 def merge_metrics(into: MetricsDict, part: MetricsDict) -> None:
@@ -279,22 +319,18 @@ def evaluate(
     run_dir: str | Path,
     out_path: str | Path,
     identity: dict[str, Any] | None = None,
-    overlays_dir: str | Path | None = None,
-    num_overlays: int = 4,
-    scores_out: str | Path | None = None,
     progress: bool = True,
     crf_workers: int = 0,
 ) -> dict[str, Any]:
-    """Evaluate the finished run in ``run_dir`` on its test split; write and return metrics.json.
+    """Evaluate the finished run in ``run_dir`` on its test split; write and return metrics.json
+    (and, for a test split whose labels only the evaluation server has, the submission archive
+    beside it: :mod:`wildcat.eval.submission`).
 
     Args:
         run_dir: a ``wildcat train`` output folder.
         out_path: where ``metrics.json`` goes.
         identity: ``config_name``, ``dataset``, ``method``, ``seed`` recorded in the file.
-        overlays_dir: if given, PNG strips (image | top class map | argmax | CRF) of the first
-            ``num_overlays`` segmentation images go there.
-        scores_out: if given, an ``.npz`` file with the test ``scores (N, C)`` and the localization
-            ``points (N, C, 2)`` (inputs of the multi-scale combination).
+        progress: show progress bars (main rank only).
         crf_workers: dense-CRF worker processes (per rank); 0 or 1: in this process. The
             metrics do not depend on it. The workers are spawned, so they re-import the main
             script: fine from the CLI, a script or a notebook, not from a program piped to
@@ -303,14 +339,13 @@ def evaluate(
     Raises:
         OutputNotWritableError: a folder of the outputs cannot be written in (checked first).
     """
-    ensure_writable_dirs(Path(out_path).parent, overlays_dir, None if scores_out is None else Path(scores_out).parent)
+    ensure_writable_dirs(Path(out_path).parent)
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
     with distributed.session(device.type) as info:
         if device.type == "cuda" and info.distributed:
             device = torch.device("cuda", info.local_rank)
-        return _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, crf_workers,
-                         config, device)
+        return _evaluate(run_dir, out_path, identity, progress, crf_workers, config, device)
 
 
 def training_provenance(run_dir: str | Path) -> dict[str, Any] | None:
@@ -331,20 +366,19 @@ def evaluation_provenance(test_set: Any, device: torch.device, started: float) -
     }
 
 
-def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_out, progress, crf_workers, config,
-              device) -> dict[str, Any]:
-    """:func:`evaluate` on this rank's share of the test images; the shares are gathered so that
-    every rank returns (and rank 0 writes) what a single process would."""
+def _evaluate(run_dir: str | Path, out_path: str | Path, identity: dict[str, Any] | None, progress: bool,
+              crf_workers: int, config: ExperimentConfig, device: torch.device) -> dict[str, Any]:
+    """:func:`evaluate` on this rank's share of the test images, with the run's ``config`` as
+    :func:`evaluate` read it; the shares are gathered so that every rank returns (and rank 0
+    writes) what a single process would."""
     started = time.perf_counter()
     progress = progress and distributed.is_main()
     dataset = get_dataset(config.dataset, config.data_root, config.test_split)
-    model, config = load_trained(run_dir, len(dataset.classes), device)
+    model, _ = load_trained(run_dir, len(dataset.classes), device)  # the config it returns is config
     classes = list(dataset.classes)
     scorer = (SegmentationScorer(classes, tune_background(model, config, device, progress), config, crf_workers)
               if dataset.has_masks else None)
     all_indices, all_scores, all_points = [], [], []
-    # The overlays: the first ``num_overlays`` images with masks, whichever rank evaluates them.
-    overlay_indices = set(masked_indices(dataset, num_overlays)) if overlays_dir is not None and scorer else set()
     for indices, maps, scores, sizes in forward_batches(model, dataset, config, device, progress=progress):
         all_indices.append(np.asarray(indices, np.int64))
         all_scores.append(scores.numpy())
@@ -356,10 +390,7 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
             if mask is None:
                 continue
             rgb = np.asarray(dataset.load_image(index))  # RGB (ImageDataset.load_image)
-            labels, refined = scorer.add(rgb, class_logits(maps[k], scores[k], mask.shape), mask)
-            if index in overlay_indices:
-                save_overlay(Path(overlays_dir) / f"{dataset.image_id(index)}.png", rgb, maps[k][scores[k].argmax()], labels,
-                             refined.result())
+            scorer.add(rgb, class_logits(maps[k], scores[k], mask.shape), mask)
 
     num_classes = len(classes)
     shares = distributed.all_gather_objects((
@@ -372,19 +403,17 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
     points = np.concatenate([share[2] for share in shares])[order]
     if len(scores) != len(dataset):
         raise RuntimeError(f"gathered {len(scores)} test scores for {len(dataset)} images: the ranks' shares do not cover the test split")
-    if scores_out is not None and distributed.is_main():
-        with atomic_path(scores_out) as tmp, open(tmp, "wb") as handle:
-            np.savez_compressed(handle, scores=scores, points=points)
-    if not getattr(dataset, "labels_known", True):  # VOC 2012 test: labels only on the evaluation server
-        archive = Path(out_path).with_name(f"{config.dataset}_{config.test_split}_cls_submission.tar.gz")
-        if distributed.is_main():
-            ids = [dataset.image_id(i) for i in range(len(dataset))]
-            write_voc_classification_submission(scores, ids, list(dataset.classes), archive, expected_ids=ids)
-        result = {"metrics": {}, "per_class": {}, "protocol": {"server_submission": archive.name}}
-    else:
-        result = classification_metrics(scores, dataset, config)
-    if dataset.has_boxes:
-        merge_metrics(result, localization_metrics(scores, points, dataset, config))
+    with undefined_metrics_reported(dataset, "evaluate"):
+        if not getattr(dataset, "labels_known", True):  # VOC 2012 test: labels only on the evaluation server
+            archive = Path(out_path).with_name(f"{config.dataset}_{config.test_split}_cls_submission.tar.gz")
+            if distributed.is_main():
+                ids = [dataset.image_id(i) for i in range(len(dataset))]
+                write_voc_classification_submission(scores, ids, list(dataset.classes), archive, expected_ids=ids)
+            result: MetricsDict = {"metrics": {}, "per_class": {}, "protocol": {"server_submission": archive.name}}
+        else:
+            result = classification_metrics(scores, dataset, config)
+        if dataset.has_boxes:
+            merge_metrics(result, localization_metrics(scores, points, dataset, config))
     if scorer is not None:
         merge_metrics(result, scorer.result())
     settings = {key: getattr(config, key) for key in ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha", "order")}
@@ -402,15 +431,3 @@ def _evaluate(run_dir, out_path, identity, overlays_dir, num_overlays, scores_ou
         atomic_write_json(out_path, document)
     distributed.barrier()
     return document
-
-
-def save_overlay(path: Path, rgb: np.ndarray, class_map: torch.Tensor, labels: np.ndarray, refined: np.ndarray) -> None:
-    """One PNG strip: image | class map of the top class (jet-like heat) | argmax | CRF."""
-    height, width = rgb.shape[:2]
-    heat = torch.nn.functional.interpolate(class_map[None, None], size=(height, width), mode="bilinear", align_corners=False)[0, 0]
-    heat = ((heat - heat.min()) / (heat.max() - heat.min()).clamp(min=1e-6)).numpy()
-    heat_rgb = np.stack([heat, 1 - np.abs(2 * heat - 1), 1 - heat], axis=-1)
-    palette = np.array(voc_palette(), np.uint8).reshape(-1, 3)
-    panels = [rgb, (heat_rgb * 255).astype(np.uint8), palette[labels % 256], palette[refined % 256]]
-    with atomic_path(path) as tmp:
-        Image.fromarray(np.concatenate(panels, axis=1)).save(tmp, format="PNG")

@@ -16,7 +16,7 @@ merged: this averaging is our choice, documented in docs/protocols.md).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch

@@ -28,8 +28,8 @@ import io
 import re
 import tarfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Sequence
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def classification_result_name(cls: str, year: str = "2012", competition: str = 
 
 
 def _check(scores: np.ndarray, image_ids: Sequence[str], classes: Sequence[str], year: str, competition: str,
-           expected_ids: Optional[Sequence[str]]) -> np.ndarray:
+           expected_ids: Sequence[str] | None) -> np.ndarray:
     from wildcat.data.voc import VOC_CLASSES
 
     scores = np.asarray(scores, dtype=np.float64)
@@ -100,7 +100,7 @@ def _check(scores: np.ndarray, image_ids: Sequence[str], classes: Sequence[str],
 
 def write_voc_classification_submission(scores: np.ndarray, image_ids: Sequence[str], classes: Sequence[str],
                                         out_path: str | Path, year: str = "2012", competition: str = "comp2",
-                                        expected_ids: Optional[Sequence[str]] = None) -> Path:
+                                        expected_ids: Sequence[str] | None = None) -> Path:
     """Write the classification result files of a VOC test set as one ``.tar.gz`` (atomically).
 
     Args:
@@ -136,7 +136,7 @@ def write_voc_classification_submission(scores: np.ndarray, image_ids: Sequence[
             info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, _MTIME
             tar.addfile(info)
         for c, cls in enumerate(classes):
-            text = "".join(f"{image_id} {SCORE_FORMAT.format(score)}\n" for image_id, score in zip(image_ids, scores[:, c]))
+            text = "".join(f"{image_id} {SCORE_FORMAT.format(score)}\n" for image_id, score in zip(image_ids, scores[:, c], strict=True))
             data = text.encode("ascii")
             info = tarfile.TarInfo(classification_result_name(cls, str(year), competition))
             info.size, info.mode, info.mtime = len(data), 0o644, _MTIME

@@ -10,8 +10,8 @@ scratch with output stride 8 (12x12 maps at 96 px).
 from __future__ import annotations
 
 import urllib.error
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torchvision

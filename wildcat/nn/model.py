@@ -24,8 +24,8 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wildcat.nn.backbones import build_backbone
 from wildcat.engine.config import ORDERS  # the architecture orders of paper Table 5
+from wildcat.nn.backbones import build_backbone
 from wildcat.nn.pooling import ClassWisePool, RegionCount, WildcatPool2d
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import numbers
 
-import torch
 from torch import Tensor, nn
 
 from wildcat.nn.regions import RegionCount, resolve_region_count

@@ -6,11 +6,10 @@ Kept free of torch so that configs can be validated without it.
 from __future__ import annotations
 
 import numbers
-from typing import Union
 
 #: A region count: an int >= 1 (a count), a float in (0, 1) (a fraction of the ``H*W``
 #: regions), a float >= 1 (a count, as in the official code), or ``"all"`` (every region).
-RegionCount = Union[int, float, str]
+RegionCount = int | float | str
 
 
 def resolve_region_count(k: RegionCount, num_regions: int, name: str = "k") -> int:

@@ -36,7 +36,8 @@ from scipy import stats
 from wildcat.engine.config import RESULT_NEUTRAL_KEYS, ExperimentConfig
 from wildcat.errors import WildcatError
 from wildcat.io import atomic_write_json
-from wildcat.report import METRICS, read_metrics_json
+from wildcat.report.load import read_metrics_json
+from wildcat.report.names import METRICS
 
 __all__ = ["FLOOR", "MIN_SEEDS", "VERDICTS", "Row", "compare", "format_markdown", "exit_status"]
 

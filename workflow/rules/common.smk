@@ -6,10 +6,17 @@ import shlex
 import sys
 from pathlib import Path
 
-sys.path.insert(0, workflow.basedir)  # wildcat.grid needs only the standard library and PyYAML
+sys.path.insert(
+    0, workflow.basedir
+)  # wildcat.grid needs only the standard library and PyYAML
 from snakemake.exceptions import WorkflowError
 from wildcat.engine.config import ConfigError
-from wildcat.grid import Grid, check_config_files, cli_options, train_launcher as grid_train_launcher
+from wildcat.grid import (
+    Grid,
+    check_config_files,
+    cli_options,
+    train_launcher as grid_train_launcher,
+)
 
 NAME = config["name"]
 DATA_ROOT = config["data_root"]
@@ -40,7 +47,9 @@ SYNTHETIC_MARKER = f"{DATA_ROOT}/.wildcat/synthetic.complete"
 # The `method` wildcard of single-model rules and of the combine rule: disjoint, so that no
 # metrics.json can be made by both (evaluate and combine). A wildcard's regex is embedded in the
 # path's regex, so the lookahead ends at the next "/".
-SINGLE_MODEL_METHOD = (f"(?!(?:{'|'.join(map(re.escape, GRID.combined))})(?:/|$))" if GRID.combined else "") + "[A-Za-z0-9_.]+"
+SINGLE_MODEL_METHOD = (
+    f"(?!(?:{'|'.join(map(re.escape, GRID.combined))})(?:/|$))" if GRID.combined else ""
+) + "[A-Za-z0-9_.]+"
 COMBINED_METHOD = "|".join(map(re.escape, GRID.combined)) or "(?!)"
 
 
@@ -52,7 +61,9 @@ wildcard_constraints:
 
 def train_options(wildcards):
     """`wildcat train` options for a run (values in YAML syntax)."""
-    return cli_options(GRID.settings(wildcards.dataset, wildcards.method, wildcards.seed))
+    return cli_options(
+        GRID.settings(wildcards.dataset, wildcards.method, wildcards.seed)
+    )
 
 
 def run_resources(wildcards):
@@ -71,7 +82,10 @@ def train_launcher(wildcards, resources, threads):
 
 
 def all_metrics():
-    return [f"{RESULTS}/{run.dataset}/{run.method}/seed{run.seed}/metrics.json" for run in GRID.runs]
+    return [
+        f"{RESULTS}/{run.dataset}/{run.method}/seed{run.seed}/metrics.json"
+        for run in GRID.runs
+    ]
 
 
 def data_marker(dataset):
@@ -93,5 +107,10 @@ def member_models(wildcards):
     """The per-scale model.pt files of a multi-scale model, in scale order."""
     members = GRID.multiscale_members(wildcards.dataset, wildcards.method)
     if not members:
-        raise ValueError(f"{wildcards.method} of {wildcards.dataset}: the dataset has no `multiscale` entry of that method")
-    return [f"{RUNS}/{wildcards.dataset}/{member}/seed{wildcards.seed}/model.pt" for member in members]
+        raise ValueError(
+            f"{wildcards.method} of {wildcards.dataset}: the dataset has no `multiscale` entry of that method"
+        )
+    return [
+        f"{RUNS}/{wildcards.dataset}/{member}/seed{wildcards.seed}/model.pt"
+        for member in members
+    ]

@@ -14,16 +14,16 @@ rule make_synthetic:
         f"{LOGS}/data/synthetic.log",
     benchmark:
         f"{LOGS}/benchmark/make_synthetic.tsv"
-    params:
-        wildcat=WILDCAT,
-        root=lambda wildcards, output: Path(output[0]).parents[1],
-        options=" ".join(f"--{key.replace('_', '-')} {value}" for key, value in config["synthetic"].items()),
+    conda:
+        "../envs/wildcat.yaml"
     threads: 1
     resources:
         runtime=5,
         mem_mb=1000,
-    conda:
-        "../envs/wildcat.yaml"
+    params:
+        wildcat=WILDCAT,
+        root=lambda wildcards, output: Path(output[0]).parents[1],
+        options=cli_options(config["synthetic"]),
     shell:
         "{params.wildcat} make-synthetic --quiet --root {params.root:q} {params.options} > {log:q} 2>&1 && touch {output:q}"
 
@@ -35,14 +35,14 @@ rule download:
         f"{DATA_ROOT}/.wildcat/{{dataset}}.complete",
     log:
         f"{LOGS}/data/{{dataset}}.log",
-    params:
-        wildcat=WILDCAT,
-        root=lambda wildcards, output: Path(output[0]).parents[1],
+    conda:
+        "../envs/wildcat.yaml"
     threads: 1
     resources:
         runtime=600,
         mem_mb=2000,
-    conda:
-        "../envs/wildcat.yaml"
+    params:
+        wildcat=WILDCAT,
+        root=lambda wildcards, output: Path(output[0]).parents[1],
     shell:
         "{params.wildcat} download {wildcards.dataset} --root {params.root:q} > {log:q} 2>&1 && touch {output:q}"

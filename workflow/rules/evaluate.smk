@@ -11,19 +11,18 @@ rule evaluate:
         f"{LOGS}/evaluate/{{dataset}}/{{method}}/seed{{seed}}.log",
     benchmark:
         f"{LOGS}/benchmark/evaluate/{{dataset}}/{{method}}/seed{{seed}}.tsv"
-    params:
-        wildcat=WILDCAT,
-        run=lambda wildcards, input: Path(input[0]).parent,
-        overlays=lambda wildcards, output: Path(output[0]).parent / "overlays",
-        config_name=NAME,
+    conda:
+        "../envs/wildcat.yaml"
     threads: lambda wildcards: config["datasets"][wildcards.dataset].get("threads", 1)
     resources:
         runtime=lambda wildcards: run_resources(wildcards).get("runtime", 30),
         mem_mb=lambda wildcards: run_resources(wildcards).get("mem_mb", 4000),
         gpu=lambda wildcards: run_resources(wildcards).get("gpu", 0),
-    conda:
-        "../envs/wildcat.yaml"
+    params:
+        wildcat=WILDCAT,
+        run=lambda wildcards, input: Path(input[0]).parent,
+        config_name=NAME,
     shell:
         "OMP_NUM_THREADS={threads} {params.wildcat} evaluate --quiet --run {params.run:q} --out {output:q} "
-        "--overlays {params.overlays:q} --crf-workers {threads} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
+        "--crf-workers {threads} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
         "--method {wildcards.method} --seed {wildcards.seed} > {log:q} 2>&1"

@@ -1,11 +1,23 @@
 # Reports: the paper's tables with our numbers beside the published ones, and figures.
-# `report` follows the DAG (it needs every metrics.json of the grid); `tables` reads whatever
-# cached results are in results/ and schedules nothing else, for a fresh clone without data.
+# `report` follows the DAG and reads exactly the metrics.json files it declares (the config's grid);
+# `tables` reads the cached files of the same grid that exist in results/ and schedules nothing
+# else, for a fresh clone without data. Neither reads a file left behind by a method removed from
+# the config. Which methods go in which table: the config's `report` block, checked here. Both
+# modules are torch- and pandas-free: snakemake itself needs neither.
+from wildcat.report.layout import ReportLayout
+from wildcat.report.names import TABLE_NAMES
+
+try:
+    REPORT_LAYOUT = ReportLayout.from_config(config["report"]).to_json()
+except ConfigError as error:
+    raise WorkflowError(f"bad workflow config: {error}") from None
 
 REPORT_COMMAND = (
-    "{params.wildcat} report --runs {params.runs:q} --paper {params.paper:q} --config-name {params.config_name:q} "
-    "--paper-recipe {params.recipe:q} --tolerance {params.tolerance} --out {params.out:q} > {log:q} 2>&1"
+    "{params.wildcat} report --runs {params.runs:q} --metrics {params.metrics:q} --layout {params.layout:q} "
+    "--paper {params.paper:q} --config-name {params.config_name:q} --paper-recipe {params.recipe:q} "
+    "--tolerance {params.tolerance} --out {params.out:q} > {log:q} 2>&1"
 )
+REPORT_TABLES = [f"{REPORTS}/{table}.md" for table in TABLE_NAMES]
 
 
 localrules:
@@ -13,28 +25,19 @@ localrules:
     tables,
 
 
-# The table names of wildcat.report.TABLE_NAMES (tests/test_workflow.py checks they agree; the
-# Snakefile does not import the library, so that snakemake itself needs none of its dependencies).
-REPORT_TABLES = [
-    f"{REPORTS}/{table}.md"
-    for table in (
-        "classification",
-        "localization",
-        "segmentation",
-        "order_ablation",
-        "m_ablation",
-        "alpha_m_ablation",
-        "alpha_ablation",
-        "methods",
-    )
-]
-
-
 rule report:
     input:
         all_metrics(),
     output:
-        tables=[report(table, caption="../report/tables.rst", category="Tables") for table in REPORT_TABLES],
+        tables=[
+            report(table, caption="../report/tables.rst", category="Tables")
+            for table in REPORT_TABLES
+        ],
+        table_files=[
+            path.removesuffix(".md") + suffix
+            for path in REPORT_TABLES
+            for suffix in (".csv", ".tex")
+        ],
         figures=report(
             directory(f"{REPORTS}/figures"),
             patterns=["{name}.png"],
@@ -43,20 +46,22 @@ rule report:
         ),
     log:
         f"{LOGS}/report.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=2000,
     params:
         wildcat=WILDCAT,
         runs=lambda wildcards, input: config["results_dir"],
+        metrics=lambda wildcards, input: list(input),
+        layout=REPORT_LAYOUT,
         paper=PAPER,
         out=lambda wildcards, output: Path(output.figures).parent,
         config_name=NAME,
         recipe=config["paper_recipe"],
         tolerance=config["paper_tolerance"],
-    threads: 1
-    resources:
-        runtime=5,
-        mem_mb=2000,
-    conda:
-        "../envs/report.yaml"
     shell:
         REPORT_COMMAND
 
@@ -64,19 +69,23 @@ rule report:
 rule tables:
     log:
         f"{LOGS}/tables.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        runtime=5,
+        mem_mb=2000,
     params:
         wildcat=WILDCAT,
         runs=config["results_dir"],
+        metrics=lambda wildcards: [
+            path for path in all_metrics() if os.path.exists(path)
+        ],
+        layout=REPORT_LAYOUT,
         paper=PAPER,
         out=REPORTS,
         config_name=NAME,
         recipe=config["paper_recipe"],
         tolerance=config["paper_tolerance"],
-    threads: 1
-    resources:
-        runtime=5,
-        mem_mb=2000,
-    conda:
-        "../envs/report.yaml"
     shell:
         REPORT_COMMAND

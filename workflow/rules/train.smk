@@ -9,16 +9,16 @@ rule train:
     input:
         training_data,
     output:
-        f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/model.pt",
+        model=f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/model.pt",
+        config=f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/config.yaml",
+        train_log=f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/train_log.csv",
+        provenance=f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/provenance.json",
     log:
         f"{LOGS}/train/{{dataset}}/{{method}}/seed{{seed}}.log",
     benchmark:
         f"{LOGS}/benchmark/train/{{dataset}}/{{method}}/seed{{seed}}.tsv"
-    params:
-        env=WILDCAT_ENV,
-        launcher=train_launcher,
-        options=train_options,
-        out=lambda wildcards, output: Path(output[0]).parent,
+    conda:
+        "../envs/wildcat.yaml"
     threads: lambda wildcards: config["datasets"][wildcards.dataset].get("threads", 1)
     resources:
         runtime=lambda wildcards: run_resources(wildcards).get("runtime", 30),
@@ -32,8 +32,11 @@ rule train:
         gres=lambda wildcards: train_resources(wildcards)["gres"],
         tasks_per_gpu=lambda wildcards: train_resources(wildcards)["tasks_per_gpu"],
         cpus_per_task=lambda wildcards: train_resources(wildcards)["cpus_per_task"],
-    conda:
-        "../envs/wildcat.yaml"
+    params:
+        env=WILDCAT_ENV,
+        launcher=train_launcher,
+        options=train_options,
+        out=lambda wildcards, output: Path(output.model).parent,
     shell:
         "OMP_NUM_THREADS={threads} {params.env} {params.launcher} -m wildcat train --quiet --restart-if-changed --out {params.out:q} "
         "{params.options} > {log:q} 2>&1"
