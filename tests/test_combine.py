@@ -158,7 +158,7 @@ def test_two_scales_end_to_end_through_the_cli(member_runs, tmp_path):
     # The per-scale test scores are the model's own (one forward pass over the test split).
     config = load_config(member_runs[1] / "config.yaml")
     dataset = get_dataset(config.dataset, config.data_root, "test")
-    model, config = load_trained(member_runs[1], len(dataset.classes), "cpu")
+    model = load_trained(member_runs[1], config, len(dataset.classes), "cpu")
     prediction = predict(model, dataset, config, torch.device("cpu"), progress=False)
     assert np.allclose(saved["test_scores"][1], prediction.scores, atol=1e-5)
     assert np.array_equal(saved["points"], prediction.points)
@@ -172,7 +172,8 @@ def test_pool_conv_member_runs_end_to_end(tiny_data_root, member_runs, tmp_path)
     run = tmp_path / "poolconv"
     train(tiny_config(tiny_data_root, image_size_px=48, epochs=1, kmax=1, kmin=1, alpha=1.0, num_maps=1,
                       order="pool-conv"), run, progress=False)
-    model, config = load_trained(run, 4, "cpu")
+    config = load_config(run / "config.yaml")
+    model = load_trained(run, config, 4, "cpu")
     assert config.order == "pool-conv" and model.order == "pool-conv"
     out = tmp_path / "metrics.json"
     assert main(["combine", "--quiet", "--runs", str(run), str(member_runs[1]), "--out", str(out)]) == 0

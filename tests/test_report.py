@@ -14,6 +14,7 @@ import pytest
 
 from wildcat import report
 from wildcat.cli import main
+from wildcat.engine.config import ConfigError
 from wildcat.report import (
     NO_PAPER_VALUE,
     NOT_APPLICABLE,
@@ -629,3 +630,28 @@ def test_a_run_of_another_recipe_never_stands_under_the_papers_ours(tmp_path):
                                       "'resnet101', weights None vs 'imagenet', image_size_px 48 vs 448, epochs 1 vs 20)")
     assert rows["paper"].tolist() == ["89.0", "—"]
     assert "within ±2 points of the paper's number" in table.attrs["note"]
+
+
+def test_claims_are_resolved_only_where_the_difference_clears_the_seeds_noise(tmp_path, paper):
+    """The claims table applies `wildcat compare`'s rule to two methods of one grid: hand-computed
+    Welch tolerances; one seed is inconclusive; a method that did not run is `not run`."""
+    from scipy import stats
+
+    seeds = {"a": [80.0, 82.0, 84.0], "b": [70.0, 71.0, 72.0], "c": [70.0, 90.0, 80.0], "d": [60.0]}
+    for method, values in seeds.items():
+        for seed, value in enumerate(values):
+            write_run(tmp_path, "synthetic", method, seed, {"map": value}, DEFAULT)
+    layout = ReportLayout(claims=(("a", "b"), ("c", "b"), ("d", "b"), ("a", "e")), labels={"a": "A", "b": "B"})
+    claims = build_tables(load_runs(tmp_path), paper, "default", layout)["claims"]
+    rows = {row["claim"]: row for row in claims.to_dict("records")}
+    # a - b = 11; se^2 = 4/3 + 1/3; Welch df = (5/3)^2 / ((4/3)^2 / 2 + (1/3)^2 / 2) = 50/17.
+    tolerance = stats.t.ppf(0.975, 50 / 17) * (5 / 3) ** 0.5
+    assert rows["A vs B"] == {"dataset": "synthetic", "metric": "map", "claim": "A vs B", "a": "82.0 ± 2.0 (n=3)",
+                              "b": "71.0 ± 1.0 (n=3)", "difference": "+11.0", "tolerance": f"±{tolerance:.1f}",
+                              "verdict": "A > B"}
+    # c - b = 9 with c's std of 10: se^2 = 100/3 + 1/3, well above 9 / t.
+    assert rows["c vs B"]["difference"] == "+9.0" and rows["c vs B"]["verdict"] == "not resolved"
+    assert rows["d vs B"]["tolerance"] == "—" and rows["d vs B"]["verdict"] == "inconclusive (under 2 seeds)"
+    assert rows["A vs e"]["b"] == NOT_RUN and rows["A vs e"]["verdict"] == NOT_RUN
+    with pytest.raises(ConfigError, match="report.claims"):
+        ReportLayout(claims=(("a",),))

@@ -29,7 +29,7 @@ from wildcat.data import download as dl
 from wildcat.data import get_dataset, sources
 from wildcat.data.palette import voc_palette
 from wildcat.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from wildcat.engine.config import ExperimentConfig, load_config, make_config, save_config
+from wildcat.engine.config import ExperimentConfig, make_config, save_config
 from wildcat.eval import combine as combine_module
 from wildcat.eval import evaluate as evaluate_module
 from wildcat.eval.combine import combine
@@ -146,12 +146,11 @@ class PaintedOracle(nn.Module):
 
 
 def use_oracle(monkeypatch, module) -> None:
-    """``module.load_trained`` gives a :class:`PaintedOracle` and the run folder's config."""
-    def load_trained(run_dir, num_classes: int, device):
-        config = load_config(Path(run_dir) / "config.yaml")
+    """``module.load_trained`` gives a :class:`PaintedOracle` for the run folder's config."""
+    def load_trained(run_dir, config: ExperimentConfig, num_classes: int, device):
         model = PaintedOracle(list(get_dataset(config.dataset, config.data_root, config.test_split).classes))
         assert len(model.colours) == num_classes + 1
-        return model, config
+        return model
 
     monkeypatch.setattr(module, "load_trained", load_trained)
 

@@ -54,7 +54,6 @@ from wildcat.engine.config import (
     EVALUATION_KEYS,
     RESULT_NEUTRAL_KEYS,
     ExperimentConfig,
-    load_config,
     load_yaml,
     save_config,
 )
@@ -481,14 +480,14 @@ def write_training_provenance(out_dir: Path, config: ExperimentConfig, dataset: 
     })
 
 
-def load_trained(run_dir: str | Path, num_classes: int, device: torch.device) -> tuple[WildcatNet, ExperimentConfig]:
-    """The model and config of a finished run folder."""
+def load_trained(run_dir: str | Path, config: ExperimentConfig, num_classes: int, device: torch.device) -> WildcatNet:
+    """The trained model of a finished run folder, built from ``config``, the folder's own
+    (``config.yaml``, which the caller has read)."""
     run_dir = Path(run_dir)
-    config = load_config(run_dir / "config.yaml")
     weights = run_dir / FINAL_WEIGHTS
     if not weights.exists():
         raise FileNotFoundError(f"{weights} does not exist: the run in {run_dir} has not finished; run `wildcat train` again to resume it")
     # The trained weights replace the backbone's: do not download the pretrained ones again.
     model = build_model(dataclasses.replace(config, weights=None), num_classes)
     model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    return model.to(device).eval(), config
+    return model.to(device).eval()

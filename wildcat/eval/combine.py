@@ -274,7 +274,7 @@ def combine(
     train_scores, test, tune = [], [], []
     for run_dir, member in zip(run_dirs, configs, strict=True):
         device = resolve_device(member.device)
-        model, _ = load_trained(run_dir, len(test_set.classes), device)  # the config it returns is member's
+        model = load_trained(run_dir, member, len(test_set.classes), device)
         train_scores.append(predict(model, train_set, member, device, progress=progress).scores)
         test.append(predict(model, test_set, member, device, keep_maps=test_masked, progress=progress))
         if tune_set is not None:

@@ -374,7 +374,7 @@ def _evaluate(run_dir: str | Path, out_path: str | Path, identity: dict[str, Any
     started = time.perf_counter()
     progress = progress and distributed.is_main()
     dataset = get_dataset(config.dataset, config.data_root, config.test_split)
-    model, _ = load_trained(run_dir, len(dataset.classes), device)  # the config it returns is config
+    model = load_trained(run_dir, config, len(dataset.classes), device)
     classes = list(dataset.classes)
     scorer = (SegmentationScorer(classes, tune_background(model, config, device, progress), config, crf_workers)
               if dataset.has_masks else None)

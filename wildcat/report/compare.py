@@ -39,7 +39,7 @@ from wildcat.io import atomic_write_json
 from wildcat.report.load import read_metrics_json
 from wildcat.report.names import METRICS
 
-__all__ = ["FLOOR", "MIN_SEEDS", "VERDICTS", "Row", "compare", "format_markdown", "exit_status"]
+__all__ = ["FLOOR", "MIN_SEEDS", "VERDICTS", "Row", "compare", "exit_status", "format_markdown", "welch_verdict"]
 
 #: The smallest difference (percentage points) ever called ``differs``.
 FLOOR = 1.0
@@ -129,8 +129,9 @@ def _incomparable(reference: list[dict[str, Any]], candidate: list[dict[str, Any
     return ""
 
 
-def _verdict(reference: Sequence[float], candidate: Sequence[float]) -> tuple[float, float | None, str]:
-    """The difference of the means, the tolerance and the verdict of two samples of seeds."""
+def welch_verdict(reference: Sequence[float], candidate: Sequence[float]) -> tuple[float, float | None, str]:
+    """The difference of the means (candidate - reference), the tolerance and the verdict of two
+    samples of seeds: ``inconclusive``, ``differs`` or ``reproduced`` (the module docstring's rule)."""
     difference = statistics.fmean(candidate) - statistics.fmean(reference)
     if min(len(reference), len(candidate)) < MIN_SEEDS:
         return difference, None, "inconclusive"
@@ -167,7 +168,7 @@ def compare(reference_dir: str | os.PathLike[str], candidate_dir: str | os.PathL
             elif why:
                 rows.append(Row(dataset, method, metric, ref, cand, None, None, "not comparable", why))
             else:
-                rows.append(Row(dataset, method, metric, ref, cand, *_verdict(ref, cand)))
+                rows.append(Row(dataset, method, metric, ref, cand, *welch_verdict(ref, cand)))
     return rows, machine_differences(reference, candidate)
 
 

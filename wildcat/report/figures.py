@@ -56,8 +56,11 @@ def _alpha_figures(runs: pd.DataFrame, paper: pd.DataFrame, bases: Sequence[str]
         figure, axes = _new_figure(len(metrics))
         for ax, metric in zip(axes, metrics):
             data = ours[ours["metric"] == metric].sort_values(["base", "alpha", "seed"])
-            sns.lineplot(data=data, x="alpha", y="value", hue="base", hue_order=display_order(data["base"].tolist(),
-                         bases), marker="o", errorbar="sd", err_style="bars", ax=ax)
+            hue_order = display_order(data["base"].tolist(), bases)
+            sns.lineplot(data=data, x="alpha", y="value", hue="base", hue_order=hue_order, marker="o", errorbar="sd",
+                         err_style="bars", ax=ax)
+            sns.scatterplot(data=data, x="alpha", y="value", hue="base", hue_order=hue_order, marker="x", s=25,
+                            alpha=0.6, legend=False, ax=ax)  # every seed
             published = curves[(curves["dataset"] == dataset) & (curves["metric"] == metric)].sort_values("alpha")
             if not published.empty:
                 source = " / ".join(dict.fromkeys(published["table"]))
@@ -65,7 +68,7 @@ def _alpha_figures(runs: pd.DataFrame, paper: pd.DataFrame, bases: Sequence[str]
                         label=f"paper {source} (448 px, k = 1, M = 1)")
                 ax.legend(fontsize="small")
             ax.set_title(f"{dataset}: {metric}")
-            ax.set_xlabel("alpha")
+            ax.set_xlabel("alpha (mean ± sd; x: seeds)")
             ax.set_ylabel(f"{metric} (%)")
         path = out / f"alpha_{dataset}.png"
         _save_png(figure, path)
@@ -104,7 +107,7 @@ def write_figures(runs: pd.DataFrame, paper: pd.DataFrame, out_dir: str | os.Pat
     """Draw the report's figures as PNG in ``out_dir`` (Agg canvas, no pyplot state).
 
     * ``alpha_<dataset>.png``: one panel per metric, our alpha curves (one line per base of the
-      layout's ``ablation_bases``, band = sd over seeds) and, where the dataset matches, the
+      layout's ``ablation_bases``, whiskers = sd over seeds, crosses = the seeds) and, where the dataset matches, the
       paper's Figure 4/5 curve (dashed); drawn for a dataset where some base was run with at
       least two values of alpha.
     * ``methods_<dataset>.png``: the layout's ``methods`` per metric (bars: mean over seeds,

@@ -13,6 +13,8 @@ for ``wildcat report --layout`` (docs/contracts.md, "The report"):
 * ``paper_ablation_base``: the base, one of ``ablation_bases``, whose settings are the paper's
   analysis setting (448 px, k+ = k- = 1, M = 1, alpha = 1 unless varied): the paper's Table 6 and
   Figures 4-5 numbers stand beside it. None: they are not shown.
+* ``claims``: pairs ``[A, B]`` of method ids: the ``claims`` table says, per dataset and metric,
+  whether A and B differ by more than their seeds' noise (the rule of ``wildcat compare``).
 * ``labels``: readable names of method ids, in the rows our methods add and in the ``methods``
   table's title; a method without one is shown by its id, a member by its model's and its scale.
 
@@ -40,6 +42,7 @@ class ReportLayout:
     extra_rows: tuple[str, ...] = ()
     ablation_bases: tuple[str, ...] = ()
     paper_ablation_base: str | None = None
+    claims: tuple[tuple[str, str], ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -48,6 +51,12 @@ class ReportLayout:
             if not isinstance(ids, (list, tuple)) or not all(isinstance(method, str) for method in ids):
                 raise ConfigError(f"report.{name}: expected a list of method ids, got {ids!r}", name)
             object.__setattr__(self, name, tuple(ids))
+        pairs = self.claims
+        if not isinstance(pairs, (list, tuple)) or not all(
+                isinstance(pair, (list, tuple)) and len(pair) == 2 and all(isinstance(m, str) for m in pair)
+                for pair in pairs):
+            raise ConfigError(f"report.claims: expected a list of [method, method] pairs, got {pairs!r}", "claims")
+        object.__setattr__(self, "claims", tuple(tuple(pair) for pair in pairs))
         if not isinstance(self.labels, Mapping) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.labels.items()):
             raise ConfigError(f"report.labels: expected a mapping of method id to label, got {self.labels!r}", "labels")

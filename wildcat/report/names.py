@@ -22,4 +22,5 @@ TABLE_NAMES = (
     "alpha_m_ablation",
     "alpha_ablation",
     "methods",
+    "claims",
 )

@@ -64,6 +64,7 @@ _TITLES = {
     "m_ablation": "Number of maps M (paper Table 6 + our M ablation), %",
     "alpha_m_ablation": "Ablation alpha = 0.7 x M = 4 (paper Table 7), %",
     "alpha_ablation": "Influence of alpha (paper Figures 4-5 + our alpha ablation), %",
+    "claims": "Claims: A vs B, resolved only where the difference clears the seeds' noise, %",
 }
 # Which paper tables feed which report table.
 _SIDE_BY_SIDE_SOURCES = {
@@ -361,6 +362,41 @@ def _methods_table(runs: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["dataset", "metric", *methods])
 
 
+#: The claims table's verdict when the difference clears the noise: the better method wins.
+CLAIM_RESOLVED = "{winner} > {loser}"
+CLAIM_NOT_RESOLVED = "not resolved"
+CLAIM_INCONCLUSIVE = "inconclusive (under 2 seeds)"
+
+
+def _claims_table(runs: pd.DataFrame, layout: ReportLayout) -> pd.DataFrame:
+    """One row per claim ``[A, B]`` of the layout, dataset and metric where A or B ran: both means
+    over seeds, ``A - B``, the tolerance and the verdict of :func:`~wildcat.report.compare.welch_verdict`
+    (Welch's t-test at 5%, never under 1 point: the rule ``wildcat compare`` applies to a reproduction).
+    A claim is made only where the difference clears that tolerance."""
+    from wildcat.report.compare import welch_verdict
+
+    seeds = _seed_values(runs)
+    rows = []
+    for a, b in layout.claims:
+        pair = runs[runs["method"].isin((a, b))]
+        for dataset in display_order(pair["dataset"].tolist(), DATASETS):
+            in_dataset = pair[pair["dataset"] == dataset]
+            for metric in display_order(in_dataset["metric"].tolist(), METRICS):
+                values_a, values_b = seeds.get((dataset, a, metric), []), seeds.get((dataset, b, metric), [])
+                row = {"dataset": dataset, "metric": metric, "claim": f"{layout.label(a)} vs {layout.label(b)}",
+                       "a": format_ours(values_a), "b": format_ours(values_b),
+                       "difference": NOT_RUN, "tolerance": NOT_RUN, "verdict": NOT_RUN}
+                if values_a and values_b:
+                    difference, tolerance, verdict = welch_verdict(values_b, values_a)  # a - b
+                    winner, loser = (a, b) if difference > 0 else (b, a)
+                    row.update(difference=f"{difference:+.1f}",
+                               tolerance="—" if tolerance is None else f"±{tolerance:.1f}",
+                               verdict={"inconclusive": CLAIM_INCONCLUSIVE, "reproduced": CLAIM_NOT_RESOLVED}.get(
+                                   verdict, CLAIM_RESOLVED.format(winner=layout.label(winner), loser=layout.label(loser))))
+                rows.append(row)
+    return pd.DataFrame(rows, columns=["dataset", "metric", "claim", "a", "b", "difference", "tolerance", "verdict"])
+
+
 def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layout: ReportLayout,
                  recipes: PaperRecipes | None = None, tolerance: float | None = None) -> dict[str, pd.DataFrame]:
     """Build the report's tables for one config: the paper's number and ours side by side.
@@ -391,6 +427,8 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layo
           for the layout's ``ablation_bases``.
         * ``methods``: ``dataset, metric`` and a column per method of the layout's ``methods``,
           for the datasets where one of them ran.
+        * ``claims``: ``dataset, metric, claim, a, b, difference, tolerance, verdict`` for the
+          layout's ``claims`` (:func:`_claims_table`).
 
         Each frame carries ``attrs["title"]`` for the writers.
     """
@@ -402,10 +440,15 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layo
     tables["m_ablation"] = _ablation_table(ours, paper, "num_maps", ("Table 6",), layout)
     tables["alpha_ablation"] = _ablation_table(ours, paper, "alpha", ("Figure 4", "Figure 5"), layout)
     tables["methods"] = _methods_table(ours, layout.methods)
+    tables["claims"] = _claims_table(ours, layout)
     titles = {**_TITLES, "methods": f"Our grid: {' vs '.join(map(layout.label, layout.methods)) or 'no methods'}, %"}
     ordered = {name: tables[name] for name in TABLE_NAMES}
     for name, frame in ordered.items():
         frame.attrs["title"] = f"{titles[name]} (config: {config_name})"
+        if name == "claims":
+            frame.attrs["note"] = ("A > B only where |A - B| exceeds the tolerance max(1, t(0.975, Welch df) x standard "
+                                   "error of the difference): Welch's t-test at 5% over the seeds, the rule of "
+                                   "`wildcat compare` (docs/reproduction.md); otherwise not resolved.")
         if name in _SIDE_BY_SIDE_SOURCES and tolerance is not None:
             frame.attrs["note"] = (f"verdict: our mean over seeds within ±{tolerance:g} points of the paper's number "
                                    f"(paper_tolerance of the workflow config), for runs that follow the paper's recipe "
