@@ -269,9 +269,16 @@ def test_incomplete_dataset_is_one_line_with_the_fix(tmp_path, name, split, vict
     assert "\n" not in message and "incomplete" in message and f"wildcat download {name} --root {tmp_path}" in message
 
 
-def test_count_warning_on_a_partial_copy(data_root):
-    with pytest.warns(DatasetCountWarning, match="voc2007 split 'test' has 2 images, the published count is 4952"):
-        get_dataset("voc2007", data_root, "test")
+def test_count_warning_on_a_partial_copy_is_one_line_once(data_root):
+    """A split loaded again in the same process (training, tuning, test) is not warned about again."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            get_dataset("voc2007", data_root, "test")
+    counts = [w for w in caught if issubclass(w.category, DatasetCountWarning)]
+    assert [str(w.message) for w in counts] == ["voc2007 split 'test' has 2 images, the published count is 4952"]
 
 
 # -- transforms ------------------------------------------------------------------------------

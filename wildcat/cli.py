@@ -101,7 +101,7 @@ def _cmd_download(args: argparse.Namespace) -> None:
         raise ConfigError("name a dataset (or 'all'), or pass --list")
     names = [row["name"] for row in list_datasets(args.root)] if args.dataset == "all" else [args.dataset]
     for name in names:
-        print(download_dataset(name, args.root, archive=args.archive))
+        print(download_dataset(name, args.root, archive=args.archive, progress=not args.quiet))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", type=Path, default=Path("data"), help="data folder (default: data)")
     p.add_argument("--archive", type=Path, help="use this already-downloaded archive instead of the URL")
     p.add_argument("--list", action="store_true", help="list the datasets, their size, terms and status on disk")
+    p.add_argument("--quiet", action="store_true", help="no progress bars (the workflow's logs)")
     p.set_defaults(func=_cmd_download)
 
     p = sub.add_parser("train", help="train a WildcatNet (resumes an interrupted run)")

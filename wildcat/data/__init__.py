@@ -71,12 +71,19 @@ class DatasetCountWarning(UserWarning):
     different copy of the dataset; harmless for the tiny archives of the tests)."""
 
 
+#: The (dataset, split, count) already warned about in this process: a split is loaded several
+#: times by one command (training, tuning, test), and its warning is one line, once.
+_WARNED_COUNTS: set[tuple[str, str, int]] = set()
+
+
 def check_count(name: str, split: str, count: int) -> None:
-    """Warn (:class:`DatasetCountWarning`) when ``count`` differs from the published size of the split."""
+    """Warn (:class:`DatasetCountWarning`), once per process, when ``count`` differs from the
+    published size of the split."""
     from wildcat.data.sources import EXPECTED_COUNTS
 
     expected = EXPECTED_COUNTS.get((name, split))
-    if expected is not None and expected != count:
+    if expected is not None and expected != count and (name, split, count) not in _WARNED_COUNTS:
+        _WARNED_COUNTS.add((name, split, count))
         warnings.warn(f"{name} split {split!r} has {count} images, the published count is {expected}",
                       DatasetCountWarning, stacklevel=3)
 

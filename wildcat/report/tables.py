@@ -318,15 +318,23 @@ def ablation_runs(runs: pd.DataFrame, base: str, vary: str) -> pd.DataFrame:
 
 
 def _ablation_table(runs: pd.DataFrame, paper: pd.DataFrame, vary: str, paper_tables: Sequence[str],
-                    layout: ReportLayout) -> pd.DataFrame:
+                    layout: ReportLayout, recipes: PaperRecipes | None = None) -> pd.DataFrame:
     """Rows (dataset, metric, base, value of ``vary``) for the layout's ``ablation_bases``, with
-    ours and, beside its ``paper_ablation_base``, the paper's number from ``paper_tables``."""
+    ours and, beside its ``paper_ablation_base``, the paper's number from ``paper_tables``. There
+    only the runs that follow the paper's recipe (``recipes``) stand as ours; an ablation of runs of
+    another recipe gets rows of its own, their base labelled ``<base> (another recipe: what differs)``."""
     cells: dict[tuple[str, str, str, float], dict[str, Any]] = {}
     for base in layout.ablation_bases:
-        chosen = ablation_runs(runs, base, vary)
-        for (dataset, metric, value, method), group in chosen.groupby(["dataset", "metric", vary, "method"]):
-            cells[(dataset, metric, base, float(value))] = {
-                "method": method, "ours": format_ours(group.sort_values("seed")["value"].tolist())}
+        sources = [(runs, False)]
+        if base == layout.paper_ablation_base:
+            follows, others = _recipe_split(runs, recipes)
+            sources = [(follows, False), (others, True)]
+        for source, other_recipe in sources:
+            chosen = ablation_runs(source, base, vary)
+            for (dataset, metric, value, method), group in chosen.groupby(["dataset", "metric", vary, "method"]):
+                label = f"{base} (another recipe: {group['differs'].iloc[0]})" if other_recipe else base
+                cells[(dataset, metric, label, float(value))] = {
+                    "method": method, "ours": format_ours(group.sort_values("seed")["value"].tolist())}
     papers = paper[paper["table"].isin(paper_tables if layout.paper_ablation_base else ())]
     for _, row in papers.iterrows():
         key = (row["dataset"], row["metric"], layout.paper_ablation_base, float(row[vary]))
@@ -437,8 +445,8 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layo
     for name, sources in _SIDE_BY_SIDE_SOURCES.items():
         extra = layout.extra_rows if name in _MAIN_TABLES else ()
         tables[name] = _side_by_side(paper, ours, sources, layout, extra, recipes, tolerance)
-    tables["m_ablation"] = _ablation_table(ours, paper, "num_maps", ("Table 6",), layout)
-    tables["alpha_ablation"] = _ablation_table(ours, paper, "alpha", ("Figure 4", "Figure 5"), layout)
+    tables["m_ablation"] = _ablation_table(ours, paper, "num_maps", ("Table 6",), layout, recipes)
+    tables["alpha_ablation"] = _ablation_table(ours, paper, "alpha", ("Figure 4", "Figure 5"), layout, recipes)
     tables["methods"] = _methods_table(ours, layout.methods)
     tables["claims"] = _claims_table(ours, layout)
     titles = {**_TITLES, "methods": f"Our grid: {' vs '.join(map(layout.label, layout.methods)) or 'no methods'}, %"}

@@ -45,4 +45,4 @@ rule download:
         wildcat=WILDCAT,
         root=lambda wildcards, output: Path(output[0]).parents[1],
     shell:
-        "{params.wildcat} download {wildcards.dataset} --root {params.root:q} > {log:q} 2>&1 && touch {output:q}"
+        "{params.wildcat} download {wildcards.dataset} --quiet --root {params.root:q} > {log:q} 2>&1 && touch {output:q}"
