@@ -33,43 +33,10 @@ The package needs numpy and Pillow only (no torch): ``wildcat make-synthetic`` r
 training stack is not installed.
 """
 
-from wildcat.data.synthetic.design import ClassDesign, Part, class_design, codewords
-from wildcat.data.synthetic.render import RenderedImage, RenderedObject, render_image
-from wildcat.data.synthetic.spec import (
-    CLASS_NAMES,
-    COLOURS,
-    DATASET_DIR,
-    GENERATOR_VERSION,
-    MODALITIES,
-    SHAPES,
-    SPLIT_STREAMS,
-    SPLITS,
-    TEXTURES,
-    SyntheticSpec,
-    SyntheticSpecError,
-)
-from wildcat.data.synthetic.writer import image_ids, make_synthetic, segmentation_ids
+from wildcat.data.synthetic import design, render, spec, writer
+from wildcat.data.synthetic.design import *  # noqa: F403
+from wildcat.data.synthetic.render import *  # noqa: F403
+from wildcat.data.synthetic.spec import *  # noqa: F403
+from wildcat.data.synthetic.writer import *  # noqa: F403
 
-__all__ = [
-    "GENERATOR_VERSION",
-    "DATASET_DIR",
-    "CLASS_NAMES",
-    "SHAPES",
-    "TEXTURES",
-    "COLOURS",
-    "SPLITS",
-    "SPLIT_STREAMS",
-    "MODALITIES",
-    "SyntheticSpec",
-    "SyntheticSpecError",
-    "Part",
-    "ClassDesign",
-    "RenderedObject",
-    "RenderedImage",
-    "class_design",
-    "codewords",
-    "image_ids",
-    "segmentation_ids",
-    "render_image",
-    "make_synthetic",
-]
+__all__ = [*spec.__all__, *design.__all__, *render.__all__, *writer.__all__]
