@@ -157,6 +157,7 @@ def test_load_throughput_refuses_another_size(tmp_path):
         load_throughput(path)
 
 
+@pytest.mark.slow
 def test_benchmark_json_feeds_the_budget_command(tmp_path):
     """End to end on this CPU: the benchmark's shortest run at 448 px writes its JSON, and
     `wildcat budget --throughput` costs the paper grid from it and names the device."""

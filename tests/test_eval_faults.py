@@ -69,6 +69,7 @@ def _alive(pid: int) -> bool:
     return state not in "ZX"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG and /proc are Linux's")
 def test_crf_workers_die_when_evaluate_is_killed(slow_crf_run, tmp_path):
     """SIGKILL of `wildcat evaluate --crf-workers 2` (no cleanup runs) takes its CRF workers and

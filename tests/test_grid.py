@@ -62,6 +62,7 @@ def test_a_gpu_dataset_asks_for_cuda_unless_the_config_says_cpu():
     assert "device" not in Grid(CONFIG).settings("scene15", "a", 0)  # no GPU asked for: the config's own
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_a_gpu_job_without_a_visible_gpu_stops_at_once_with_one_line(tmp_path):
     config = copy.deepcopy(CONFIG)

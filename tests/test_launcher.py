@@ -33,6 +33,9 @@ from wildcat.engine.train import CHECKPOINT, FINAL_WEIGHTS
 from helpers import ROOT, free_port, tiny_config
 from helpers.workflow import TINY, snakemake
 
+# Subprocess launches of the training command: out of `make test-fast`, in `make test`.
+pytestmark = pytest.mark.slow
+
 TRAIN_TARGET = "runs/tiny/synthetic/wildcat/seed0/model.pt"
 TORCHRUN = str(Path(sys.executable).with_name("torchrun"))
 

@@ -76,6 +76,7 @@ def test_a_store_hosted_beside_the_agents_lets_every_agent_close():
     del store
 
 
+@pytest.mark.slow
 def test_the_store_host_runs_the_command_and_exits_with_its_status():
     port = free_port()
     command = [sys.executable, "-m", "wildcat.engine.rendezvous", f"--port={port}", "bash", "-c", "exit 3"]

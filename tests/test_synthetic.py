@@ -404,6 +404,7 @@ def test_config_keys_are_the_spec_fields():
         assert SyntheticSpec(**block).to_dict() == {**SyntheticSpec().to_dict(), **block}
 
 
+@pytest.mark.slow
 def test_data_rule_passes_the_config_block_as_the_options(tmp_path):
     snakemake = Path(sys.executable).with_name("snakemake")
     result = subprocess.run(

@@ -19,6 +19,9 @@ from wildcat.report import TABLE_NAMES
 from helpers import ROOT
 from helpers.workflow import ENV, TINY, snakemake
 
+# Snakemake runs (dry runs and real ones) and git clones: out of `make test-fast`, in `make test`.
+pytestmark = pytest.mark.slow
+
 
 def job_counts(output: str) -> dict[str, int]:
     """The 'Job stats' table of a dry run."""
