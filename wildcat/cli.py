@@ -18,6 +18,7 @@ from typing import Any
 from wildcat import __version__
 from wildcat.engine.config import FIELDS, ConfigError, ExperimentConfig, load_config
 from wildcat.errors import WildcatError, WildcatWarning
+from wildcat.grid import option_flag
 
 EPILOG = """examples:
   wildcat make-synthetic --root data
@@ -35,7 +36,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("experiment settings (override the --config file; YAML values)")
     defaults = ExperimentConfig()
     for name in FIELDS:
-        group.add_argument(f"--{name.replace('_', '-')}", dest=f"set_{name}", metavar="VALUE",
+        group.add_argument(option_flag(name), dest=f"set_{name}", metavar="VALUE",
                            help=f"default: {getattr(defaults, name)!r}")
 
 
@@ -73,7 +74,6 @@ def _add_synthetic_options(parser: argparse.ArgumentParser) -> None:
     import typing
 
     from wildcat.data.synthetic import SyntheticSpec
-    from wildcat.grid import option_flag
 
     group = parser.add_argument_group("generator options (SyntheticSpec fields; docs/synthetic.md)")
     types = typing.get_type_hints(SyntheticSpec)

@@ -93,6 +93,7 @@ class ExperimentConfig:
     seg_tune_images: int = 200
     seg_background_grid: list[float] = field(default_factory=lambda: [0.2, 0.3, 0.4, 0.5, 0.6, 0.7])
     seg_unary_scale: float = 5.0
+    # Dense CRF; wildcat.eval.crf.CRFParams takes its defaults from these (its docstring says whose they are).
     crf_iterations: int = 10
     crf_gaussian_sxy: float = 3.0
     crf_gaussian_compat: float = 3.0

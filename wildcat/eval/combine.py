@@ -57,6 +57,7 @@ from wildcat.engine.train import load_trained, resolve_device
 from wildcat.errors import WildcatError
 from wildcat.eval.evaluate import (
     METRICS_SCHEMA,
+    SETTINGS_KEYS,
     MetricsDict,
     SegmentationScorer,
     best_background,
@@ -208,7 +209,7 @@ def _combined_settings(configs: list[ExperimentConfig]) -> dict[str, Any]:
     """Model settings of the combination: a value shared by every member, else the list of the
     members' values in run order; ``scales`` lists the members' ``image_size_px``."""
     settings: dict[str, Any] = {}
-    for key in ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha", "order"):
+    for key in SETTINGS_KEYS:
         values = [getattr(config, key) for config in configs]
         settings[key] = values[0] if len(set(map(repr, values))) == 1 else values
     settings["scales"] = [config.image_size_px for config in configs]

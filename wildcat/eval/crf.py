@@ -24,6 +24,8 @@ import numpy as np
 import pydensecrf.densecrf as dcrf
 from pydensecrf.utils import unary_from_softmax
 
+from wildcat.engine.config import FIELDS
+
 __all__ = ["CRFParams", "crf_marginals", "crf_refine", "die_with_parent"]
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -33,7 +35,8 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 class CRFParams:
     """Dense-CRF hyperparameters (Potts compatibilities, kernel widths in pixels / RGB levels).
 
-    The defaults are those of Krähenbühl & Koltun's reference example (``dense_inference``)
+    The defaults are the experiment config's ``crf_*`` keys (:class:`~wildcat.engine.config.ExperimentConfig`,
+    where they are written once): those of Krähenbühl & Koltun's reference example (``dense_inference``)
     and of the pydensecrf README: ``addPairwiseGaussian(sxy=3, compat=3)``,
     ``addPairwiseBilateral(sxy=80, srgb=13, compat=10)``, also used for weakly supervised VOC
     segmentation (e.g. jiwoon-ahn/psa ``imutils.crf_inference``). DeepLab's cross-validated VOC
@@ -50,12 +53,12 @@ class CRFParams:
         bilateral_compat: weight of the appearance kernel.
     """
 
-    iterations: int = 10
-    gaussian_sxy: float = 3.0
-    gaussian_compat: float = 3.0
-    bilateral_sxy: float = 80.0
-    bilateral_srgb: float = 13.0
-    bilateral_compat: float = 10.0
+    iterations: int = FIELDS["crf_iterations"].default
+    gaussian_sxy: float = FIELDS["crf_gaussian_sxy"].default
+    gaussian_compat: float = FIELDS["crf_gaussian_compat"].default
+    bilateral_sxy: float = FIELDS["crf_bilateral_sxy"].default
+    bilateral_srgb: float = FIELDS["crf_bilateral_srgb"].default
+    bilateral_compat: float = FIELDS["crf_bilateral_compat"].default
 
     def __post_init__(self) -> None:
         iterations = self.iterations

@@ -54,6 +54,8 @@ from wildcat.io import atomic_write_json, ensure_writable_dirs
 from wildcat.nn.model import WildcatNet
 
 METRICS_SCHEMA = 2  # 2: with provenance (docs/contracts.md)
+#: The model settings that metrics.json records under ``settings`` (the report's key to a run).
+SETTINGS_KEYS = ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha", "order")
 
 MetricsDict = dict[str, dict[str, Any]]
 
@@ -416,7 +418,7 @@ def _evaluate(run_dir: str | Path, out_path: str | Path, identity: dict[str, Any
             merge_metrics(result, localization_metrics(scores, points, dataset, config))
     if scorer is not None:
         merge_metrics(result, scorer.result())
-    settings = {key: getattr(config, key) for key in ("backbone", "image_size_px", "num_maps", "kmax", "kmin", "alpha", "order")}
+    settings = {key: getattr(config, key) for key in SETTINGS_KEYS}
     settings["scales"] = [config.image_size_px]
     document = {
         "schema": METRICS_SCHEMA,

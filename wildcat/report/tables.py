@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from wildcat.report.compare import welch_verdict
 from wildcat.report.layout import ReportLayout
 from wildcat.report.load import ResultsFormatError, canonical_settings
 from wildcat.report.names import DATASETS, METRICS, TABLE_NAMES
@@ -214,15 +215,15 @@ def _verdict_cells(values: Sequence[float], paper_value: float, tolerance: float
     return {"difference": f"{difference:+.1f}", "verdict": verdict}
 
 
-def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, tables: Sequence[str], layout: ReportLayout,
-                  extra_methods: Sequence[str], recipes: PaperRecipes | None = None,
+def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, split: tuple[pd.DataFrame, pd.DataFrame],
+                  tables: Sequence[str], layout: ReportLayout, extra_methods: Sequence[str],
                   tolerance: float | None = None) -> pd.DataFrame:
     """Paper rows of ``tables`` with our cell beside (runs that follow the paper's recipe only),
     rows for runs of another recipe (saying what differs), then our runs of ``extra_methods``
-    and their members (labelled as ``layout`` says)."""
+    and their members (labelled as ``layout`` says). ``split`` is :func:`_recipe_split` of ``runs``."""
     rows: list[dict[str, Any]] = []
     covered: set[tuple[str, str, str]] = set()
-    following, other_recipe = _recipe_split(runs, recipes)
+    following, other_recipe = split
     seeds, every_seed = _seed_values(following), _seed_values(runs)  # our own rows claim no paper number
     others = {key: (group["differs"].iloc[0], group.sort_values("seed")["value"].tolist())
               for key, group in other_recipe.groupby(["dataset", "method", "metric"])}
@@ -317,18 +318,18 @@ def ablation_runs(runs: pd.DataFrame, base: str, vary: str) -> pd.DataFrame:
     return pd.concat(selected).assign(base=base).reset_index(drop=True)
 
 
-def _ablation_table(runs: pd.DataFrame, paper: pd.DataFrame, vary: str, paper_tables: Sequence[str],
-                    layout: ReportLayout, recipes: PaperRecipes | None = None) -> pd.DataFrame:
+def _ablation_table(runs: pd.DataFrame, split: tuple[pd.DataFrame, pd.DataFrame], paper: pd.DataFrame, vary: str,
+                    paper_tables: Sequence[str], layout: ReportLayout) -> pd.DataFrame:
     """Rows (dataset, metric, base, value of ``vary``) for the layout's ``ablation_bases``, with
     ours and, beside its ``paper_ablation_base``, the paper's number from ``paper_tables``. There
-    only the runs that follow the paper's recipe (``recipes``) stand as ours; an ablation of runs of
-    another recipe gets rows of its own, their base labelled ``<base> (another recipe: what differs)``."""
+    only the runs that follow the paper's recipe stand as ours (``split``, :func:`_recipe_split` of
+    ``runs``); an ablation of runs of another recipe gets rows of its own, their base labelled
+    ``<base> (another recipe: what differs)``."""
     cells: dict[tuple[str, str, str, float], dict[str, Any]] = {}
     for base in layout.ablation_bases:
         sources = [(runs, False)]
         if base == layout.paper_ablation_base:
-            follows, others = _recipe_split(runs, recipes)
-            sources = [(follows, False), (others, True)]
+            sources = [(split[0], False), (split[1], True)]
         for source, other_recipe in sources:
             chosen = ablation_runs(source, base, vary)
             for (dataset, metric, value, method), group in chosen.groupby(["dataset", "metric", vary, "method"]):
@@ -381,8 +382,6 @@ def _claims_table(runs: pd.DataFrame, layout: ReportLayout) -> pd.DataFrame:
     over seeds, ``A - B``, the tolerance and the verdict of :func:`~wildcat.report.compare.welch_verdict`
     (Welch's t-test at 5%, never under 1 point: the rule ``wildcat compare`` applies to a reproduction).
     A claim is made only where the difference clears that tolerance."""
-    from wildcat.report.compare import welch_verdict
-
     seeds = _seed_values(runs)
     rows = []
     for a, b in layout.claims:
@@ -441,12 +440,13 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layo
         Each frame carries ``attrs["title"]`` for the writers.
     """
     ours = config_runs(runs, config_name)
+    split = _recipe_split(ours, recipes)  # one recipe check per run, for every paper table
     tables: dict[str, pd.DataFrame] = {}
     for name, sources in _SIDE_BY_SIDE_SOURCES.items():
         extra = layout.extra_rows if name in _MAIN_TABLES else ()
-        tables[name] = _side_by_side(paper, ours, sources, layout, extra, recipes, tolerance)
-    tables["m_ablation"] = _ablation_table(ours, paper, "num_maps", ("Table 6",), layout, recipes)
-    tables["alpha_ablation"] = _ablation_table(ours, paper, "alpha", ("Figure 4", "Figure 5"), layout, recipes)
+        tables[name] = _side_by_side(paper, ours, split, sources, layout, extra, tolerance)
+    tables["m_ablation"] = _ablation_table(ours, split, paper, "num_maps", ("Table 6",), layout)
+    tables["alpha_ablation"] = _ablation_table(ours, split, paper, "alpha", ("Figure 4", "Figure 5"), layout)
     tables["methods"] = _methods_table(ours, layout.methods)
     tables["claims"] = _claims_table(ours, layout)
     titles = {**_TITLES, "methods": f"Our grid: {' vs '.join(map(layout.label, layout.methods)) or 'no methods'}, %"}
@@ -470,10 +470,13 @@ def _shown_runs(tables: Mapping[str, pd.DataFrame]) -> set[tuple[str, str]]:
 
     A table names the method of its ``ours`` cells in ``our_method`` (side-by-side tables) or
     ``method`` (ablation tables); the ``methods`` table has a column of cells per method after
-    its ``dataset`` and ``metric`` columns.
+    its ``dataset`` and ``metric`` columns. The ``claims`` table compares cells; it shows none
+    of its own.
     """
     shown: set[tuple[str, str]] = set()
-    for frame in tables.values():
+    for name, frame in tables.items():
+        if name == "claims":
+            continue
         if "ours" in frame.columns:
             ids = frame["our_method" if "our_method" in frame.columns else "method"]
             cells: Iterable[tuple[str, str, str]] = zip(frame["dataset"], ids, frame["ours"])
