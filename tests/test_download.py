@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
+import json
 import tarfile
 import zipfile
 
@@ -28,6 +30,12 @@ def fast_retries(monkeypatch):
     """No real waiting between retries, and no mirror from the environment."""
     monkeypatch.setattr(dl, "RETRY_DELAYS_S", (0.01, 0.01, 0.01, 0.01))
     monkeypatch.delenv(sources.MIRROR_ENV, raising=False)
+
+
+def recorded(root) -> list[str]:
+    """The completion and extraction markers under ``root`` (the per-file locks record nothing)."""
+    folder = root / dl.MARKER_DIR
+    return sorted(p.name for p in folder.iterdir() if p.suffix != ".lock") if folder.exists() else []
 
 
 def use_fake(monkeypatch, name: str, base_url: str, **kwargs) -> sources.DatasetSource:
@@ -328,12 +336,11 @@ def test_sources_table_is_complete_and_real():
 
 
 def test_file_digest_matches_hashlib(tmp_path):
-    import hashlib
-
     path = tmp_path / "x.bin"
     path.write_bytes(b"wildcat" * 1000)
     assert dl.file_digest(path, "md5") == hashlib.md5(b"wildcat" * 1000).hexdigest()
     assert dl.file_digest(path, "sha1") == hashlib.sha1(b"wildcat" * 1000).hexdigest()
+    assert dl.file_digest(path, "sha256") == hashlib.sha256(b"wildcat" * 1000).hexdigest()
 
 
 def test_keep_archives_false_deletes_only_downloaded_archives(tmp_path, monkeypatch):
@@ -345,3 +352,280 @@ def test_keep_archives_false_deletes_only_downloaded_archives(tmp_path, monkeypa
     assert (tmp_path / "TrainImages.txt").exists()  # plain files are not archives: kept
     assert dl.dataset_status("mit67", tmp_path) == "ready"
     assert len(get_dataset("mit67", tmp_path, "train")) == len(fa.MIT67_TRAIN)
+
+
+# -- your own copy of an archive: --checksums FILE --------------------------------------------------
+
+def digests_of(data: bytes, *keys: str) -> dict:
+    """A --checksums entry of ``data`` with the given keys (md5, sha1, size_bytes)."""
+    entry = {"md5": hashlib.md5(data).hexdigest(), "sha1": hashlib.sha1(data).hexdigest(), "size_bytes": len(data)}
+    return {key: entry[key] for key in keys}
+
+
+def write_checksums(path, table: dict):
+    path.write_text(json.dumps(table))
+    return path
+
+
+def marker(root, filename: str) -> dict:
+    return json.loads((root / dl.MARKER_DIR / f"{filename}.done").read_text())
+
+
+def test_cli_accepts_a_stand_in_archive_with_its_checksums_and_refuses_it_without(tmp_path, capsys):
+    """The done-when check, with the real sources table: stand-in tars under the official names."""
+    from wildcat.cli import main
+
+    archives = fa.voc2007_archives()
+    given = []
+    for filename, data in archives.items():
+        (tmp_path / "copy").mkdir(exist_ok=True)
+        given.append(tmp_path / "copy" / filename)
+        given[-1].write_bytes(data)
+    root = tmp_path / "data"
+    command = ["download", "voc2007", "--root", str(root), "--quiet", "--archive", *map(str, given)]
+
+    # without --checksums: the official digests (the real table's size and MD5) refuse the copy
+    assert main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not match the official VOCtrainval_06-Nov-2007.tar" in err
+    assert f"size {len(archives['VOCtrainval_06-Nov-2007.tar'])} bytes, expected 460032000" in err
+    assert "--checksums FILE" in err and not recorded(root)
+
+    # a file listing only the test tar: the trainval tar keeps the official digests (refused)
+    only_test = write_checksums(tmp_path / "only_test.json",
+                                {"VOCtest_06-Nov-2007.tar": digests_of(archives["VOCtest_06-Nov-2007.tar"], "md5")})
+    assert main([*command, "--checksums", str(only_test)]) == 2
+    assert "does not match the official VOCtrainval_06-Nov-2007.tar" in capsys.readouterr().err
+
+    # with both files' digests: accepted, extracted, loadable, recorded; the user's files are kept
+    table = {filename: digests_of(data, "md5", "sha1", "size_bytes") for filename, data in archives.items()}
+    checksums = write_checksums(tmp_path / "sums.json", table)
+    assert main([*command, "--checksums", str(checksums)]) == 0
+    assert capsys.readouterr().out.strip() == str(root / "VOCdevkit/VOC2007")
+    assert len(get_dataset("voc2007", root, "test")) == 2 and len(get_dataset("voc2007", root, "trainval")) == 3
+    assert all(path.read_bytes() == archives[path.name] for path in given)
+    sha256 = hashlib.sha256(checksums.read_bytes()).hexdigest()
+    for filename in archives:
+        assert marker(root, filename)["checksums"] == {"file": str(checksums.resolve()), "sha256": sha256,
+                                                       **table[filename]}
+    assert dl.dataset_checksums("voc2007", root) == f"custom: {checksums.resolve()}"
+
+
+def test_a_mirror_download_is_verified_against_the_checksums_file(tmp_path, monkeypatch):
+    archives = fa.scene15_archives()
+    data = archives["scene_categories.zip"]
+    with fa.serve(archives) as mirror:
+        # the table's MD5 is not the mirror's copy: refused without the user's digests
+        use_fake(monkeypatch, "scene15", fa.closed_port_url(), wrong_md5=frozenset({"scene_categories.zip"}))
+        monkeypatch.setenv(sources.MIRROR_ENV, mirror.url)
+        with pytest.raises(dl.ChecksumError, match="does not match the official scene_categories.zip"):
+            dl.download_dataset("scene15", tmp_path / "a", progress=False)
+        checksums = write_checksums(tmp_path / "sums.json", {"scene_categories.zip": digests_of(data, "sha1")})
+        dl.download_dataset("scene15", tmp_path / "b", checksums=checksums, progress=False)
+        assert mirror.names_requested() == ["scene_categories.zip"] * 2
+    assert (tmp_path / "b/scene_categories.zip").read_bytes() == data
+    record = marker(tmp_path / "b", "scene_categories.zip")
+    assert record["sha1"] == digests_of(data, "sha1")["sha1"] and record["md5"] is None
+    assert record["checksums"]["file"] == str(checksums.resolve()) and record["checksums"]["sha1"] == record["sha1"]
+    assert "md5" not in record["checksums"]  # the user's entry, as given
+
+
+def test_a_wrong_digest_in_the_checksums_file_is_refused(tmp_path, monkeypatch):
+    archives = fa.scene15_archives()
+    data = archives["scene_categories.zip"]
+    wrong = write_checksums(tmp_path / "wrong.json", {"scene_categories.zip": {"md5": "0" * 32}})
+    with fa.serve(archives) as server:
+        use_fake(monkeypatch, "scene15", server.url)  # the table's digests are right: the user's win
+        with pytest.raises(dl.ChecksumError) as error:
+            dl.download_dataset("scene15", tmp_path / "data", checksums=wrong, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and f"the digests of scene_categories.zip in {wrong.resolve()}" in message
+    assert f"expected {'0' * 32}" in message and "deleted" in message
+    assert not (tmp_path / "data/scene_categories.zip").exists() and not (tmp_path / "data/scene_categories.zip.part").exists()
+    assert not (tmp_path / "data" / dl.MARKER_DIR / "scene_categories.zip.done").exists()
+
+    given = tmp_path / "scene_categories.zip"
+    given.write_bytes(data)
+    too_long = write_checksums(tmp_path / "size.json", {"scene_categories.zip": {**digests_of(data, "md5"),
+                                                                                  "size_bytes": len(data) + 1}})
+    for checksums, problem in ((wrong, "MD5"), (too_long, f"size {len(data)} bytes, expected {len(data) + 1}")):
+        with pytest.raises(dl.ChecksumError, match=f"left in place.*{problem}|{problem}.*left in place"):
+            dl.download_dataset("scene15", tmp_path / "data", archive=given, checksums=checksums, progress=False)
+        assert given.read_bytes() == data  # the user's file is kept
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"scene_categories.tar": {"md5": "%s"}}' % ("0" * 32), "'scene_categories.tar' is not a file of scene15"),
+    ('{"scene_categories.zip": {"md5": "0"', "is not JSON"),
+    ('["scene_categories.zip"]', "not a JSON object with one entry per file"),
+    ('{"scene_categories.zip": {"size_bytes": 10}}', "the entry of scene_categories.zip has neither md5 nor sha1"),
+    ('{"scene_categories.zip": {"sha256": "%s"}}' % ("0" * 64), "has neither md5 nor sha1"),
+    ('{"scene_categories.zip": {"md5": "%s", "sha256": "0"}}' % ("0" * 32), "the unknown key 'sha256'"),
+    ('{"scene_categories.zip": {"md5": "xyz"}}', "the md5 of scene_categories.zip is not 32 hex digits: 'xyz'"),
+    ('{"scene_categories.zip": {"sha1": "%s", "size_bytes": "12"}}' % ("0" * 40), "size_bytes of scene_categories.zip"),
+])
+def test_a_bad_checksums_file_is_one_line_naming_the_files(tmp_path, monkeypatch, content, problem):
+    use_fake(monkeypatch, "scene15", fa.closed_port_url())  # nothing may be fetched
+    checksums = tmp_path / "sums.json"
+    checksums.write_text(content)
+    with pytest.raises(dl.DownloadError) as error:
+        dl.download_dataset("scene15", tmp_path / "data", checksums=checksums, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and problem in message and str(checksums) in message
+    assert message.endswith("for scene15's files: scene_categories.zip")
+    with pytest.raises(dl.DownloadError, match="cannot read --checksums"):
+        dl.download_dataset("scene15", tmp_path / "data", checksums=tmp_path / "absent.json", progress=False)
+
+
+def test_an_official_install_records_the_official_digests(tmp_path, monkeypatch):
+    with fa.serve(fa.mit67_archives()) as server:
+        fake = use_fake(monkeypatch, "mit67", server.url)
+        dl.download_dataset("mit67", tmp_path, progress=False)
+    for remote in fake.files:
+        record = marker(tmp_path, remote.filename)
+        assert record["checksums"] == "official"
+        assert (record["md5"], record["sha1"]) == (remote.md5, remote.sha1)
+    assert dl.dataset_checksums("mit67", tmp_path) == "official"
+    # a marker of an older version (no "checksums") verified the table's digests
+    done = tmp_path / dl.MARKER_DIR / "TestImages.txt.done"
+    done.write_text(json.dumps({"filename": "TestImages.txt", "md5": fake.files[2].md5, "sha1": None}))
+    assert dl.dataset_checksums("mit67", tmp_path) == "official"
+
+
+def test_checksums_summary_custom_files_and_not_checksummed(tmp_path, monkeypatch):
+    archives = fa.mit67_archives()
+    # the table's digests fit none of the tar and TrainImages.txt: each needs the user's
+    use_fake(monkeypatch, "mit67", fa.closed_port_url(), wrong_md5=frozenset({"indoorCVPR_09.tar", "TrainImages.txt"}))
+    for filename, data in archives.items():
+        (tmp_path / filename).write_bytes(data)
+    first = write_checksums(tmp_path / "a.json", {"indoorCVPR_09.tar": digests_of(archives["indoorCVPR_09.tar"], "sha1")})
+    second = write_checksums(tmp_path / "b.json", {"TrainImages.txt": digests_of(archives["TrainImages.txt"], "md5")})
+    with pytest.raises(dl.ChecksumError, match="official TrainImages.txt"):
+        dl.download_dataset("mit67", tmp_path, checksums=first, progress=False)
+    assert dl.dataset_checksums("mit67", tmp_path) == "-"  # not ready
+    dl.download_dataset("mit67", tmp_path, checksums=second, progress=False)  # the tar stays as verified
+    assert dl.dataset_checksums("mit67", tmp_path) == f"custom: {first.resolve()}, {second.resolve()}"
+    assert {r["name"]: r["checksums"] for r in dl.list_datasets(tmp_path)}["mit67"].startswith("custom: ")
+    (tmp_path / dl.MARKER_DIR / "TestImages.txt.done").unlink()  # a file in place without a marker
+    assert dl.dataset_checksums("mit67", tmp_path) == "not checksummed"
+
+
+def test_changed_digests_verify_a_file_again(tmp_path, monkeypatch):
+    archives = fa.scene15_archives()
+    data = archives["scene_categories.zip"]
+    use_fake(monkeypatch, "scene15", fa.closed_port_url())
+    (tmp_path / "scene_categories.zip").write_bytes(data)
+    dl.download_dataset("scene15", tmp_path, progress=False)
+    same = write_checksums(tmp_path / "same.json", {"scene_categories.zip": digests_of(data, "md5")})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dl, "safe_extract", lambda *a, **k: pytest.fail("extracted again"))
+        # the official digests were verified: a --checksums file asks for nothing more
+        dl.download_dataset("scene15", tmp_path, checksums=same, progress=False)
+    assert marker(tmp_path, "scene_categories.zip")["checksums"] == "official"
+
+    other = tmp_path / "other"
+    use_fake(monkeypatch, "scene15", fa.closed_port_url(), wrong_md5=frozenset({"scene_categories.zip"}))
+    (other / "scene_categories.zip").parent.mkdir()
+    (other / "scene_categories.zip").write_bytes(data)
+    dl.download_dataset("scene15", other, checksums=same, progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dl, "safe_extract", lambda *a, **k: pytest.fail("extracted again"))
+        dl.download_dataset("scene15", other, checksums=same, progress=False)  # the same digests: nothing to do
+    # other digests for the same file: it is verified again (and fails here)
+    wrong = write_checksums(tmp_path / "wrong.json", {"scene_categories.zip": {"md5": "1" * 32}})
+    with pytest.raises(dl.ChecksumError, match="wrong.json"):
+        dl.download_dataset("scene15", other, checksums=wrong, progress=False)
+
+
+# -- a tree extracted by hand (no marker): counted, then "not checksummed" ---------------------------
+
+def extract_by_hand(name: str, root) -> None:
+    """The fake archives of ``name`` extracted into ``root`` without wildcat download (no marker, no archive)."""
+    for filename, data in fa.ARCHIVES[name]().items():
+        remote = next(f for f in sources.SOURCES[name].files if f.filename == filename)
+        path = root / "archives" / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        if remote.extract:
+            dl.safe_extract(path, root / remote.dest)
+        else:
+            (root / remote.dest).mkdir(parents=True, exist_ok=True)
+            (root / remote.dest / filename).write_bytes(data)
+
+
+def test_a_tree_extracted_by_hand_with_other_counts_is_refused(tmp_path):
+    extract_by_hand("voc2007", tmp_path)  # the real table: 5,011 trainval images are published
+    with pytest.raises(dl.DownloadError) as error:
+        dl.download_dataset("voc2007", tmp_path, progress=False)
+    message = str(error.value)
+    assert "\n" not in message and "extracted by hand" in message
+    assert "has 3 images in split 'trainval', the published count is 5011" in message
+    assert f"wildcat download voc2007 --root {tmp_path}" in message
+    assert not recorded(tmp_path)
+    assert dl.dataset_checksums("voc2007", tmp_path) == "not checksummed"  # ready on disk, never verified
+
+
+def test_a_tree_extracted_by_hand_with_the_published_counts_is_marked_not_checksummed(tmp_path, monkeypatch):
+    extract_by_hand("voc2007", tmp_path)
+    monkeypatch.setitem(sources.EXPECTED_COUNTS, ("voc2007", "trainval"), 3)  # the fake tree's counts
+    monkeypatch.setitem(sources.EXPECTED_COUNTS, ("voc2007", "test"), 2)
+    assert dl.download_dataset("voc2007", tmp_path, progress=False) == tmp_path / "VOCdevkit/VOC2007"
+    for remote in sources.SOURCES["voc2007"].files:
+        record = marker(tmp_path, remote.filename)
+        assert record["checksums"] == "not checksummed" and record["md5"] is None and record["members"] is None
+    assert dl.dataset_checksums("voc2007", tmp_path) == "not checksummed"
+    monkeypatch.setitem(sources.EXPECTED_COUNTS, ("voc2007", "test"), 4952)
+    dl.download_dataset("voc2007", tmp_path, progress=False)  # marked: not counted again
+
+    # the archive given with its digests replaces "not checksummed" by a verified install
+    test_tar = tmp_path / "archives/VOCtest_06-Nov-2007.tar"
+    checksums = write_checksums(tmp_path / "sums.json", {test_tar.name: digests_of(test_tar.read_bytes(), "md5")})
+    dl.download_dataset("voc2007", tmp_path, archive=test_tar, checksums=checksums, progress=False)
+    assert marker(tmp_path, test_tar.name)["checksums"]["file"] == str(checksums.resolve())
+    assert dl.dataset_checksums("voc2007", tmp_path) == "not checksummed"  # the trainval tar still is not
+
+
+def test_a_tree_extracted_by_hand_that_cannot_be_read_is_refused(tmp_path, monkeypatch):
+    extract_by_hand("voc2007", tmp_path)
+    monkeypatch.setitem(sources.EXPECTED_COUNTS, ("voc2007", "trainval"), 3)
+    (tmp_path / "VOCdevkit/VOC2007/JPEGImages/000002.jpg").unlink()  # a test image
+    with pytest.raises(dl.DownloadError, match=r"cannot be read as split 'test' \(.*000002\.jpg"):
+        dl.download_dataset("voc2007", tmp_path, progress=False)
+
+
+def test_a_shared_archive_extracted_by_hand_is_counted_for_both_datasets(tmp_path, monkeypatch):
+    extract_by_hand("voc2012", tmp_path)
+    for split, count in (("train", 2), ("val", 3), ("trainval", 5), ("seg_train", 1), ("seg_val", 2)):
+        monkeypatch.setitem(sources.EXPECTED_COUNTS, ("voc2012", split), count)
+    with pytest.raises(dl.DownloadError, match="voc2012_action: .* 2 images in split 'train', the published count is 2296"):
+        dl.download_dataset("voc2012", tmp_path, progress=False)
+    for split in ("train", "val"):
+        monkeypatch.setitem(sources.EXPECTED_COUNTS, ("voc2012_action", split), 2)
+    dl.download_dataset("voc2012", tmp_path, progress=False)
+    assert dl.dataset_checksums("voc2012", tmp_path) == dl.dataset_checksums("voc2012_action", tmp_path) == "not checksummed"
+
+
+def test_list_shows_the_checksums_column(tmp_path, monkeypatch, capsys):
+    from wildcat.cli import main
+
+    fa.install("mit67", tmp_path)  # official (the fakes' digests stand in for the table's)
+    extract_by_hand("scene15", tmp_path)  # in place, never verified
+    archives = fa.voc2007_archives()
+    checksums = write_checksums(tmp_path / "sums.json", {f: digests_of(d, "md5") for f, d in archives.items()})
+    for filename, data in archives.items():
+        (tmp_path / filename).write_bytes(data)
+    dl.download_dataset("voc2007", tmp_path, checksums=checksums, progress=False)  # the real table
+    assert main(["download", "--list", "--root", str(tmp_path)]) == 0
+    rows = {line.split()[0]: line.split("  ") for line in capsys.readouterr().out.splitlines()}
+    columns = {name: [c.strip() for c in cells if c.strip()] for name, cells in rows.items()}
+    assert columns["voc2007"][2:4] == ["ready", f"custom: {checksums.resolve()}"]
+    assert columns["mit67"][2:4] == ["ready", "official"]
+    assert columns["scene15"][2:4] == ["ready", "not checksummed"]
+    assert columns["coco2014"][2:4] == ["missing", "-"]
+
+
+def test_cli_refuses_checksums_with_all(tmp_path, capsys):
+    from wildcat.cli import main
+
+    assert main(["download", "all", "--root", str(tmp_path), "--checksums", str(tmp_path / "x.json")]) == 2
+    assert "name that dataset instead of 'all'" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from wildcat.engine.train import train
 from wildcat.eval.evaluate import evaluate
 
 from helpers import ROOT, tiny_config
+from helpers import fake_archives as fa
 
 
 def _cpu_from_proc() -> str:
@@ -55,6 +56,7 @@ def test_a_cpu_run_records_where_its_numbers_come_from(evaluated):
                                     "torchvision": metadata.version("torchvision"), "numpy": metadata.version("numpy"),
                                     "pydensecrf": metadata.version("pydensecrf2")}
         assert part["lock_sha256"] == hashlib.sha256((ROOT / "requirements" / "lock.txt").read_bytes()).hexdigest()
+        assert part["data_checksums"] == "generated"  # the synthetic data is made, not downloaded
         head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
         if head.returncode == 0:
             assert part["code"]["commit"] == head.stdout.strip() and isinstance(part["code"]["dirty"], bool)
@@ -108,3 +110,21 @@ def test_a_resumed_run_records_who_trained_which_epochs(tiny_data_root, tmp_path
     (run / "model.pt").unlink()  # resumed at its end: no epoch trained, nobody added
     train(config, run, progress=False)
     assert json.loads((run / "provenance.json").read_text())["segments"] == record["segments"]
+
+
+@pytest.mark.filterwarnings("ignore::wildcat.data.DatasetCountWarning")
+def test_data_checksums_sum_up_every_download_a_split_reads(tmp_path):
+    from wildcat.data import download as dl
+    from wildcat.data import get_dataset
+    from wildcat.engine.provenance import data_checksums
+
+    fa.install("voc2012", tmp_path)
+    val = get_dataset("voc2012", tmp_path, "val")
+    assert data_checksums(val) == dl.dataset_checksums("voc2012", tmp_path) == "official"
+    fa.install("sbd", tmp_path)
+    train_aug = get_dataset("voc2012", tmp_path, "train_aug")  # VOC 2012 and SBD
+    assert data_checksums(train_aug) == "official"
+    (tmp_path / dl.MARKER_DIR / "benchmark.tgz.done").unlink()  # SBD in place, never verified
+    assert data_checksums(train_aug) == "not checksummed" and data_checksums(val) == "official"
+    (tmp_path / "sbd").rename(tmp_path / "sbd_moved")  # SBD gone: not downloaded
+    assert data_checksums(train_aug) == "-"

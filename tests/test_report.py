@@ -5,6 +5,7 @@ Fake run trees are written in tmp_path; expected cells are worked out by hand in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -458,8 +459,10 @@ def report_cli(runs: Path, out: Path, config: str = "default", *options: str) ->
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` by relative path, with its bytes."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under ``folder`` by relative path, with its bytes (not the marker Snakemake
+    leaves in a directory output it made, which git ignores)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != ".snakemake_timestamp"}
 
 
 @pytest.fixture()
@@ -638,6 +641,40 @@ def test_a_run_of_another_recipe_never_stands_under_the_papers_ours(tmp_path):
         ["ss_m1_a1", "89.0", "88.8 ± 1.1 (n=2)"], ["ss_m1_a1", "—", "95.0 (n=1)"]]
     assert m["base"].tolist() == ["ss_m1_a1", "ss_m1_a1 (another recipe: backbone 'cnn6' vs 'resnet101', weights None vs "
                                   "'imagenet', image_size_px 48 vs 448, epochs 1 vs 20)"]
+
+
+def test_our_own_rows_of_another_recipe_say_so(tmp_path):
+    """A smoke config's own method ids on a paper dataset (no such method in config/paper.yaml)
+    are held to the dataset's recipe, and our extra rows of such runs say what differs (the bug:
+    they counted as the paper's recipe and read like a reproduction, labels aside)."""
+    from wildcat.engine.config import load_yaml, make_config
+    from wildcat.grid import Grid
+    from wildcat.report.recipe import PaperRecipes
+
+    recipes = PaperRecipes(REPO / "config" / "paper.yaml")
+    grid = Grid(load_yaml(REPO / "config" / "paper.yaml"))
+    smoke = {**make_config(grid.settings("voc2007", "ss_m1_a1", 0)).to_dict(),
+             "epochs": 1, "backbone": "cnn6", "weights": None, "image_size_px": 48}
+    path = write_run(tmp_path, "voc2007", "tiny_m1", 0, {"map": 50.0}, {**ANALYSIS, "num_maps": 1}, config="paper")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "schema": 2, "provenance": {"config": smoke}}))
+    assert recipes.recipe("voc2007", "tiny_m1", 0) == recipes.recipe("voc2007", "ss_m1_a1", 0)
+    layout = dataclasses.replace(LAYOUT, extra_rows=("tiny_m1",))
+    table = build_tables(load_runs(tmp_path), load_paper(PAPER_DIR), "paper", layout, recipes, 2.0)["classification"]
+    row = table[table["our_method"] == "tiny_m1"]
+    assert row[["method", "ours", "verdict"]].values.tolist() == [[
+        "tiny_m1 (another recipe: backbone 'cnn6' vs 'resnet101', weights None vs 'imagenet', image_size_px 48 vs 448, "
+        "epochs 1 vs 20)", "50.0 (n=1)", "—"]]
+
+
+def test_the_recipe_differences_of_a_combination_name_its_scales_and_its_other_keys():
+    from wildcat.report.recipe import recipe_differences
+
+    member = {"dataset": "voc2007", "backbone": "resnet101", "weights": "imagenet", "epochs": 20, "train_split": "trainval"}
+    paper = json.dumps({"members": [{**member, "image_size_px": 448}, {**member, "image_size_px": 896}]})
+    ours = json.dumps({"members": [{**member, "image_size_px": px, "backbone": "cnn6", "epochs": 1} for px in (32, 48)]})
+    assert recipe_differences(ours, paper) == "scales [32, 48] vs [448, 896], backbone 'cnn6' vs 'resnet101', epochs 1 vs 20"
+    same_scales = json.dumps({"members": [{**member, "image_size_px": px, "epochs": 1} for px in (448, 896)]})
+    assert recipe_differences(same_scales, paper) == "epochs 1 vs 20"
 
 
 def test_claims_are_resolved_only_where_the_difference_clears_the_seeds_noise(tmp_path, paper):

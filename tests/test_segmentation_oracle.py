@@ -129,8 +129,12 @@ class PaintedOracle(nn.Module):
     colour the fake archives paint ``c`` with, else 0, at the input resolution (stride 1); its
     score is +0.5 if some pixel has it, else -0.5."""
 
-    def __init__(self, classes: list[str]) -> None:
+    def __init__(self, classes: list[str], num_maps: int = 1) -> None:
         super().__init__()
+        # As WildcatNet's: the (N, C * M, h, w) maps before class-wise pooling, which evaluate's
+        # maps.npz reads (wildcat.eval.map_recorder.TransferOutput); here M copies of each map.
+        self.num_maps = num_maps
+        self.transfer = nn.Identity()
         palette = torch.tensor(voc_palette(), dtype=torch.float32).reshape(-1, 3)
         self.register_buffer("colours", palette[[0, *map(label_of, classes)]])  # (1 + C, 3), 0: background
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN)[:, None, None])
@@ -142,13 +146,15 @@ class PaintedOracle(nn.Module):
         nearest = distances.argmin(dim=1)
         classes = torch.arange(1, len(self.colours), device=x.device)
         maps = (nearest[:, None] == classes[None, :, None, None]).float()
+        self.transfer(maps.repeat_interleave(self.num_maps, dim=1))
         return maps, maps.flatten(2).amax(dim=2) - 0.5
 
 
 def use_oracle(monkeypatch, module) -> None:
     """``module.load_trained`` gives a :class:`PaintedOracle` for the run folder's config."""
     def load_trained(run_dir, config: ExperimentConfig, num_classes: int, device):
-        model = PaintedOracle(list(get_dataset(config.dataset, config.data_root, config.test_split).classes))
+        model = PaintedOracle(list(get_dataset(config.dataset, config.data_root, config.test_split).classes),
+                              config.num_maps)
         assert len(model.colours) == num_classes + 1
         return model
 

@@ -59,7 +59,7 @@ def test_default_grid_dry_run():
     counts = job_counts(result.stdout)
     runs = expected_runs(ROOT / "config" / "config.yaml")
     assert len(runs) == 18  # (4 methods + the 2 other alpha values) x 3 seeds
-    assert counts["train"] == counts["evaluate"] == len(runs)
+    assert counts["train"] == counts["evaluate"] == counts["keep_train_log"] == len(runs)
     assert counts["make_synthetic"] == 1 and counts["report"] == 1
 
 
@@ -72,7 +72,7 @@ def test_paper_grid_dry_run_resolves_every_experiment():
     # 222 single-scale runs of the analysis grid and wildcat_s448, m1 (3 seeds), 9 of Table 5's
     # pool-conv order; 6 multi-scale models (1 seed) of 7 members, whose 448 px member is shared;
     # plus VOC 2012's Table 9 model trained on train_aug (7 members of its own).
-    assert counts["evaluate"] == len(runs) == 231
+    assert counts["evaluate"] == counts["keep_train_log"] == len(runs) == 231
     assert counts["combine"] == len(combined) == 7
     assert counts["train"] == len(set(runs) | members) == 231 + 6 * 6 + 7
     assert counts["download"] == 7  # the six datasets and SBD (train_aug)
@@ -364,8 +364,8 @@ def test_make_demo_trains_from_scratch_in_a_fresh_clone(tmp_path):
     demo = subprocess.run(f"{workflow} -n --quiet rules", shell=True, cwd=clone, env=ENV, capture_output=True, text=True)
     assert demo.returncode == 0, demo.stderr[-3000:]
     runs = expected_runs(ROOT / "config" / "config.yaml")
-    assert job_counts(demo.stdout) == {"make_synthetic": 1, "train": len(runs), "evaluate": len(runs), "report": 1,
-                                       "all": 1, "total": 2 * len(runs) + 3}
+    assert job_counts(demo.stdout) == {"make_synthetic": 1, "train": len(runs), "evaluate": len(runs),
+                                       "keep_train_log": len(runs), "report": 1, "all": 1, "total": 3 * len(runs) + 3}
     for seed in (0, 1):  # a run that wrote over the cache...
         (clone / f"results/runs/default/synthetic/gap/seed{seed}/metrics.json").unlink()
     for line in before:

@@ -94,14 +94,19 @@ def _cmd_download(args: argparse.Namespace) -> None:
     if args.list:
         rows = list_datasets(args.root)
         width = max(len(row["name"]) for row in rows)
+        checksums_width = max(len(row["checksums"]) for row in rows)
         for row in rows:
-            print(f"{row['name']:<{width}}  {row['size']:>10}  {row['status']:<12}  {row['license']}")
+            print(f"{row['name']:<{width}}  {row['size']:>10}  {row['status']:<12}  "
+                  f"{row['checksums']:<{checksums_width}}  {row['license']}")
         return
     if not args.dataset:
         raise ConfigError("name a dataset (or 'all'), or pass --list")
+    if args.dataset == "all" and args.checksums is not None:
+        raise ConfigError("--checksums lists the files of one dataset: name that dataset instead of 'all'")
     names = [row["name"] for row in list_datasets(args.root)] if args.dataset == "all" else [args.dataset]
     for name in names:
-        print(download_dataset(name, args.root, archive=args.archive, progress=not args.quiet))
+        print(download_dataset(name, args.root, archive=args.archive, checksums=args.checksums,
+                               progress=not args.quiet))
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
@@ -168,7 +173,7 @@ def _cmd_report(args: argparse.Namespace) -> None:
     runs = report.load_runs(args.runs, args.metrics)
     report.require_runs(runs, args.config_name, args.runs)
     tables = report.write_report(runs, report.load_paper(args.paper), args.config_name, args.out, layout,
-                                 PaperRecipes(args.paper_recipe), args.tolerance)
+                                 PaperRecipes(args.paper_recipe), args.tolerance, runs_dir=args.runs)
     for run in report.unused_runs(runs, tables, args.config_name):
         print(f"wildcat report: note: {run} is in no table: the layout lists its method nowhere, or its settings "
               "fit no ablation (docs/contracts.md, The report)", file=sys.stderr)
@@ -217,8 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("download", help="download, verify and extract a real dataset")
     p.add_argument("dataset", nargs="?", help="dataset name, or 'all'")
     p.add_argument("--root", type=Path, default=Path("data"), help="data folder (default: data)")
-    p.add_argument("--archive", type=Path, help="use this already-downloaded archive instead of the URL")
-    p.add_argument("--list", action="store_true", help="list the datasets, their size, terms and status on disk")
+    p.add_argument("--archive", type=Path, nargs="+", action="extend", metavar="FILE",
+                   help="use these already-downloaded files instead of the URLs (matched by name, else by checksum)")
+    p.add_argument("--checksums", type=Path, metavar="FILE",
+                   help='verify the files this JSON lists against its digests instead of the official ones: '
+                        '{"<file>": {"md5": "<hex>", "sha1": "<hex>", "size_bytes": <int>}} (md5 or sha1; a re-packed '
+                        'copy you trust; recorded in the markers and the runs\' provenance; docs/datasets.md)')
+    p.add_argument("--list", action="store_true",
+                   help="list the datasets, their size, status on disk, checksums verified and terms")
     p.add_argument("--quiet", action="store_true", help="no progress bars (the workflow's logs)")
     p.set_defaults(func=_cmd_download)
 

@@ -19,6 +19,7 @@ import re
 import socket
 import tarfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -129,6 +130,10 @@ VOC2007_IMAGES = {
 VOC2007_SPLITS = {"trainval": ["000005", "000007", "000009"], "test": ["000001", "000002"]}
 #: segmentation masks (H, W): 0 background, c + 1 class c, 255 void.
 VOC2007_SEG = {"trainval": ["000007"], "test": ["000002"]}
+#: The real trainval tar's train and val lists (Main and Segmentation), which
+#: ``voc2007_archives(train_val_lists=True)`` adds: the default ``seg_tune_split`` is ``train``.
+VOC2007_TRAIN_VAL = {"train": ["000005", "000007"], "val": ["000009"]}
+VOC2007_SEG_TRAIN = {"train": ["000007"]}
 
 
 def _targets(objects: list[dict]) -> dict[str, int]:
@@ -184,11 +189,15 @@ def _voc_tree(folder: str, images: dict, splits: dict[str, list[str]], seg: dict
 
 
 @functools.cache
-def voc2007_archives(painted: bool = False) -> dict[str, bytes]:
-    """The two VOC 2007 tars (``painted``: see :func:`_voc_tree`)."""
+def voc2007_archives(painted: bool = False, train_val_lists: bool = False) -> dict[str, bytes]:
+    """The two VOC 2007 tars (``painted``: see :func:`_voc_tree`); ``train_val_lists``: the trainval
+    tar also holds the train and val lists (:data:`VOC2007_TRAIN_VAL`), as the real one does."""
+    extra = VOC2007_TRAIN_VAL if train_val_lists else {}
+    splits = {**extra, **VOC2007_SPLITS}  # trainval last: its images are the ones written
+    seg = {**(VOC2007_SEG_TRAIN if train_val_lists else {}), **VOC2007_SEG}
     return {
-        "VOCtrainval_06-Nov-2007.tar": tar_bytes(_voc_tree("VOC2007", VOC2007_IMAGES, VOC2007_SPLITS, VOC2007_SEG,
-                                                           only=["trainval"], painted=painted)),
+        "VOCtrainval_06-Nov-2007.tar": tar_bytes(_voc_tree("VOC2007", VOC2007_IMAGES, splits, seg,
+                                                           only=[*extra, "trainval"], painted=painted)),
         "VOCtest_06-Nov-2007.tar": tar_bytes(_voc_tree("VOC2007", VOC2007_IMAGES, VOC2007_SPLITS, VOC2007_SEG,
                                                        only=["test"], painted=painted)),
     }
@@ -409,13 +418,18 @@ def fake_source(name: str, base_url: str, archives: dict[str, bytes] | None = No
 # -- a local HTTP server with Range support ----------------------------------------------------
 
 class FakeServer:
-    """Serves ``files`` (name -> bytes) at ``url/<name>``; ``drop_once`` names are cut after half
-    their bytes on the first request; ``ignore_range`` answers 200 with the whole file always."""
+    """Serves ``files`` (name -> bytes) at ``url/<name>``, one thread per request, with ``Range:
+    bytes=N-`` answered 206; ``drop_once`` names are cut after half their bytes on the first
+    request; ``ignore_range`` answers 200 with the whole file always; ``chunk_delay_s`` waits after
+    each :data:`CHUNK_BYTES` of a body (a slow link, so that two clients' transfers overlap)."""
+
+    CHUNK_BYTES = 8192
 
     def __init__(self, files: dict[str, bytes]):
         self.files = dict(files)
         self.drop_once: set[str] = set()
         self.ignore_range = False
+        self.chunk_delay_s = 0.0
         self.requests: list[tuple[str, str | None]] = []
         self._lock = threading.Lock()
         server = self
@@ -463,7 +477,11 @@ class FakeServer:
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                self.wfile.write(body)
+                for offset in range(0, len(body), server.CHUNK_BYTES):
+                    self.wfile.write(body[offset:offset + server.CHUNK_BYTES])
+                    if server.chunk_delay_s:
+                        self.wfile.flush()
+                        time.sleep(server.chunk_delay_s)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True

@@ -48,6 +48,8 @@ class ImageDataset(Dataset):
     #: The folder to delete so that ``wildcat download`` (``make-synthetic``) puts a damaged file
     #: back: one that a single archive (or the generator) provides. None: no such command.
     extracted_dir: Path | None = None
+    #: The names of the object modalities that :meth:`modalities_for` numbers (empty: none labelled).
+    modality_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -95,6 +97,11 @@ class ImageDataset(Dataset):
             except RuntimeError:  # truncated, or a variant this build rejects: PIL decodes or raises its error
                 pass
         return pil_to_tensor(self.load_image(index))
+
+    def modalities_for(self, index: int) -> np.ndarray:
+        """``(K,) int64``: the modality of each object of ``boxes_for(index)``, an index into
+        :attr:`modality_names`, -1 where the dataset does not say (here: every object)."""
+        return np.full(len(self.boxes_for(index)["labels"]), -1, dtype=np.int64)
 
     def __getitem__(self, index: int):
         """``(transform(image), target)``: a float ``(C,)`` tensor of 1 / 0 / -1 for multi-label

@@ -40,8 +40,9 @@ Two ``voc2012`` splits are not lists of the devkit:
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from torchvision.datasets import VOCDetection
 
 from wildcat.data import DatasetFormatError, UnknownSplitError, check_count, dataset_not_found
 from wildcat.data.base import ImageDataset
+from wildcat.data.synthetic.spec import MODALITIES
 
 __all__ = [
     "VOC_CLASSES",
@@ -60,6 +62,7 @@ __all__ = [
     "voc2012",
     "voc2012_action",
     "synthetic",
+    "dataset_design",
     "read_classes_txt",
 ]
 
@@ -79,6 +82,8 @@ VOC_ACTION_CLASSES: tuple[str, ...] = (
 )
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+#: Parsed annotation files a dataset keeps (:meth:`VOCDataset.annotation`).
+_ANNOTATIONS_KEPT = 64
 
 #: Splits a complete copy of each dataset has: a missing list of one of these means an
 #: incomplete download (DatasetNotFoundError), not a wrong split name.
@@ -121,6 +126,9 @@ class VOCDataset(ImageDataset):
             concatenation of ``train`` and ``val`` when the tree has no ``trainval`` lists.
         classes: the class names, in index order.
         transform: applied to the PIL RGB image in ``__getitem__``.
+        modality_names: the values of the objects' ``<modality>`` tag that :meth:`modalities_for`
+            numbers (the synthetic set: ``single``, ``pair``; docs/synthetic.md); empty: the tag is
+            not read and every object has modality -1.
 
     Attributes:
         classes: ``list[str]``; ``task`` = ``"multilabel"``; ``targets``: ``(N, C)`` int8 of
@@ -133,8 +141,9 @@ class VOCDataset(ImageDataset):
     labels_known = True
 
     def __init__(self, name: str, root: str | Path, voc_dir: str | Path, split: str, classes,
-                 transform: Callable[[Any], Any] | None = None) -> None:
+                 transform: Callable[[Any], Any] | None = None, modality_names: Sequence[str] = ()) -> None:
         self.name = name
+        self.modality_names = tuple(modality_names)
         self.root = Path(root)
         self.voc_dir = self.extracted_dir = Path(voc_dir)
         self.split = split
@@ -279,15 +288,21 @@ class VOCDataset(ImageDataset):
 
     # -- the dataset interface (len, image_id, load_image, __getitem__: ImageDataset) ---------
     def annotation(self, index: int) -> dict[str, Any]:
-        """The parsed XML of image ``index`` (cached)."""
+        """The parsed XML of image ``index``. The last :data:`_ANNOTATIONS_KEPT` parsed files are
+        kept (the methods that read one image's objects parse its file once), not every file of
+        the split: a pass over a large test split (the localization metrics) would otherwise hold
+        all of them, many times the memory that its metrics need (benchmarks/eval_memory.py)."""
         if index not in self._annotations:
             path = self.voc_dir / "Annotations" / f"{self.ids[index]}.xml"
             if not path.is_file():
                 raise dataset_not_found(self.name, self.root, path, "is incomplete: no annotation")
             try:
-                self._annotations[index] = parse_annotation(path)
+                parsed = parse_annotation(path)
             except ET.ParseError as error:
                 raise self.damaged_file(path, f"not a well-formed XML file ({error})") from None
+            if len(self._annotations) >= _ANNOTATIONS_KEPT:
+                del self._annotations[next(iter(self._annotations))]  # the oldest (dicts keep insertion order)
+            self._annotations[index] = parsed
         return self._annotations[index]
 
     def boxes_for(self, index: int) -> dict[str, np.ndarray]:
@@ -305,6 +320,22 @@ class VOCDataset(ImageDataset):
             boxes.append([float(box[k]) for k in ("xmin", "ymin", "xmax", "ymax")])
             difficult.append(str(obj.get("difficult", "0")).strip() == "1")
         return _box_dict(labels, boxes, difficult)
+
+    def modalities_for(self, index: int) -> np.ndarray:
+        """``(K,) int64``: the index in :attr:`modality_names` of each object's ``<modality>`` tag, in
+        :meth:`boxes_for`'s order; -1 for an object without the tag, or every object when the
+        dataset names no modalities. A value not in :attr:`modality_names` raises DatasetFormatError."""
+        if not self.modality_names:
+            return super().modalities_for(index)
+        modalities = []
+        for obj in self.annotation(index).get("object", []):
+            value = str(obj.get("modality", "")).strip()
+            if value and value not in self.modality_names:
+                path = self.voc_dir / "Annotations" / f"{self.ids[index]}.xml"
+                raise DatasetFormatError(f"{path}: object modality {value!r} is not one of "
+                                         f"{', '.join(self.modality_names)}")
+            modalities.append(self.modality_names.index(value) if value else -1)
+        return np.asarray(modalities, dtype=np.int64)
 
     def mask_for(self, index: int) -> np.ndarray | None:
         """``(H, W) uint8`` mask (0 background, c + 1 class c, 255 void) or None (see module doc).
@@ -438,10 +469,38 @@ def voc2012_action(root, split, transform=None) -> VOCActionDataset:
 
 
 def synthetic(root, split, transform=None) -> VOCDataset:
-    """The embedded synthetic dataset at ``<root>/VOCdevkit/VOCsynthetic`` (classes from classes.txt)."""
+    """The embedded synthetic dataset at ``<root>/VOCdevkit/VOCsynthetic`` (classes from classes.txt;
+    object modalities ``single`` and ``pair``: :meth:`VOCDataset.modalities_for`)."""
     voc_dir = _voc_dir(root, "VOCsynthetic")
     classes_txt = voc_dir / "classes.txt"
     if not classes_txt.is_file():
         what = "is incomplete: no class list" if voc_dir.is_dir() else "not found"
         raise dataset_not_found("synthetic", root, classes_txt if voc_dir.is_dir() else voc_dir, what)
-    return VOCDataset("synthetic", root, voc_dir, split, read_classes_txt(classes_txt), transform)
+    return VOCDataset("synthetic", root, voc_dir, split, read_classes_txt(classes_txt), transform, MODALITIES)
+
+
+def dataset_design(dataset: Any) -> dict[str, Any] | None:
+    """The class design of a synthetic tree: the ``design`` entry of the ``synthetic.json`` that
+    the generator writes beside ``classes.txt`` (:meth:`ClassDesign.to_dict
+    <wildcat.data.synthetic.design.ClassDesign.to_dict>`; docs/synthetic.md). Its
+    ``shared_pairs`` name the classes built for negative evidence (paper Section 3.3).
+
+    Returns:
+        The design, or None for a dataset without one (a real dataset, a tree not written by
+        the generator).
+
+    Raises:
+        DatasetFormatError: the tree has a ``synthetic.json`` without a readable design.
+    """
+    voc_dir = getattr(dataset, "voc_dir", None)
+    path = None if voc_dir is None else Path(voc_dir) / "synthetic.json"
+    if path is None or not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:  # bad JSON or bad UTF-8
+        raise dataset.damaged_file(path, f"not valid JSON ({error})") from None
+    design = record.get("design") if isinstance(record, dict) else None
+    if not isinstance(design, dict) or not isinstance(design.get("shared_pairs"), list):
+        raise dataset.damaged_file(path, "no class design with a list of shared_pairs (docs/synthetic.md)")
+    return design

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from wildcat.data.download import checksums_summary
+
 #: The checkout this package runs from (its git state and lock file are recorded).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 LOCK_FILE = Path("requirements") / "lock.txt"
@@ -91,6 +93,16 @@ def device_record(device: Any, world_size: int, precision: str) -> dict[str, Any
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model()
     return {"type": device.type, "name": name, "count": world_size, "threads": torch.get_num_threads(),
             "precision": precision}
+
+
+def data_checksums(dataset: Any) -> str:
+    """Which digests the files of a loaded split were verified against when downloaded
+    (:func:`wildcat.data.download.dataset_checksums` of its dataset and data root: ``official``,
+    ``custom: <FILE>``, ``not checksummed``, ``-``), over every download the split reads (voc2012's
+    ``train_aug`` also reads SBD); ``generated`` for the synthetic dataset."""
+    if dataset.name == "synthetic":
+        return "generated"
+    return checksums_summary([dataset.name, *(["sbd"] if dataset.split == "train_aug" else [])], dataset.root)
 
 
 def dataset_fingerprint(dataset: Any) -> str:

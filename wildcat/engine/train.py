@@ -466,14 +466,15 @@ def write_training_provenance(out_dir: Path, config: ExperimentConfig, dataset: 
                               log_rows: list[dict[str, Any]]) -> None:
     """``provenance.json`` of the run folder: the processes that trained it (``segments``, each with
     its ``epochs`` [first, last]; one unless the run was resumed), the last of them also at the top
-    level, the training split's fingerprint, the settings and the summed epoch times. A run resumed
-    from a checkpoint of an older version, which recorded none, has ``segments`` only for the
-    epochs trained since."""
+    level, the training split's fingerprint and the digests its data was verified against, the
+    settings and the summed epoch times. A run resumed from a checkpoint of an older version, which
+    recorded none, has ``segments`` only for the epochs trained since."""
     latest = segments[-1] if segments else {}
     atomic_write_json(out_dir / provenance.PROVENANCE_FILE, {
         **{key: value for key, value in latest.items() if key != "epochs"},
         "segments": segments,
         "train_split_sha256": provenance.dataset_fingerprint(dataset),
+        "data_checksums": provenance.data_checksums(dataset),
         "config": config.to_dict(),
         "wall_s": round(sum(row["seconds"] for row in log_rows), 3),
         "epochs": len(log_rows),

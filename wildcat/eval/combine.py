@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from wildcat.data import get_dataset
 from wildcat.engine.config import ExperimentConfig, load_config
+from wildcat.engine.memory import fix_mmap_threshold
 from wildcat.engine.train import load_trained, resolve_device
 from wildcat.errors import WildcatError
 from wildcat.eval.evaluate import (
@@ -262,6 +263,7 @@ def combine(
         OutputNotWritableError: a folder of the outputs cannot be written in (checked first).
     """
     ensure_writable_dirs(Path(out_path).parent, None if scores_out is None else Path(scores_out).parent)
+    fix_mmap_threshold()  # memory bounded by what the metrics keep (wildcat.engine.memory)
     started = time.perf_counter()
     configs = _member_configs(run_dirs)
     base = configs[0]

@@ -17,7 +17,9 @@ server's submission archive (:mod:`wildcat.eval.submission`) instead of classifi
 Results go to ``metrics.json`` (format in ``docs/contracts.md``) with per-class values, in percent
 (the metrics of :mod:`wildcat.eval.metrics` are fractions: :func:`_percent` scales them). The
 classes that a metric leaves out of its mean are named in one warning line on stderr
-(:func:`undefined_metrics_reported`).
+(:func:`undefined_metrics_reported`). Beside it goes ``maps.npz`` (:mod:`wildcat.eval.maps_record`):
+a gallery of maps and the peaks of each object's ``M`` maps, trained and before training, for the
+report's figures and modality measure.
 """
 
 from __future__ import annotations
@@ -43,11 +45,15 @@ from tqdm.auto import tqdm
 
 from wildcat.data import get_dataset
 from wildcat.data.transforms import eval_transform
+from wildcat.data.voc import dataset_design
 from wildcat.engine import distributed, provenance
 from wildcat.engine.config import ExperimentConfig, load_config
+from wildcat.engine.memory import fix_mmap_threshold
 from wildcat.engine.train import load_trained, resolve_device
 from wildcat.eval import metrics
 from wildcat.eval.crf import CRFParams, crf_refine, die_with_parent
+from wildcat.eval.map_recorder import MapRecorder, TransferOutput, initial_model
+from wildcat.eval.maps_record import MAPS_FILE, write_maps
 from wildcat.eval.segmentation import argmax_labels, class_logits, crf_unaries
 from wildcat.eval.submission import write_voc_classification_submission
 from wildcat.io import atomic_write_json, ensure_writable_dirs
@@ -243,14 +249,23 @@ class SegmentationScorer:
         self._max_pending = 2 * crf_workers if self._pool is not None else 0  # images the CRF may run behind
         self._pending: collections.deque[tuple[Future, np.ndarray]] = collections.deque()
 
+    def _crf_arguments(self, rgb: np.ndarray, logits: np.ndarray) -> tuple[Any, ...]:
+        """The arguments of :func:`crf_refine` for one image over the labels the argmax can give."""
+        probs, label_ids = crf_unaries(logits, self.background, self.unary_scale)
+        return rgb, probs, self.params, 1e-5, label_ids
+
+    def segment(self, rgb: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The ``(H, W)`` argmax labels and CRF labels of one image, as :meth:`add` scores them
+        (for the gallery of :mod:`wildcat.eval.maps_record`)."""
+        return argmax_labels(logits, self.background), crf_refine(*self._crf_arguments(rgb, logits))
+
     def add(self, rgb: np.ndarray, logits: np.ndarray, mask: np.ndarray) -> None:
         """Score one image (``rgb (H, W, 3)`` uint8, class logits ``(C, H, W)``, mask ``(H, W)``): its
         argmax labels now, its CRF labels when they are ready."""
         labels = argmax_labels(logits, self.background)
         self.confusions[0] += metrics.confusion_matrix(labels, mask, len(self.classes) + 1)
-        probs, label_ids = crf_unaries(logits, self.background, self.unary_scale)
         run = self._pool.submit if self._pool is not None else _done
-        refined = run(crf_refine, rgb, probs, self.params, 1e-5, label_ids)
+        refined = run(crf_refine, *self._crf_arguments(rgb, logits))
         self._pending.append((refined, mask))
         while len(self._pending) > self._max_pending:
             self._count_oldest()
@@ -308,7 +323,7 @@ def classification_metrics(scores: np.ndarray, dataset: Any, config: ExperimentC
 
 def localization_metrics(scores: np.ndarray, points: np.ndarray, dataset: Any, config: ExperimentConfig) -> MetricsDict:
     """Pointwise localization mAP (paper Table 8) from ``scores (N, C)`` and ``points (N, C, 2)``."""
-    boxes = [dataset.boxes_for(i) for i in range(len(dataset))]
+    boxes = (dataset.boxes_for(i) for i in range(len(dataset)))  # one image's boxes at a time
     loc_map, per_class_loc = metrics.pointwise_localization_ap(
         scores, points, boxes, tolerance_px=config.loc_tolerance_px, mode=config.ap_mode
     )
@@ -325,12 +340,13 @@ def evaluate(
     crf_workers: int = 0,
 ) -> dict[str, Any]:
     """Evaluate the finished run in ``run_dir`` on its test split; write and return metrics.json
-    (and, for a test split whose labels only the evaluation server has, the submission archive
-    beside it: :mod:`wildcat.eval.submission`).
+    and write ``maps.npz`` beside it (:mod:`wildcat.eval.maps_record`; with one more forward pass,
+    of the model before training, on a dataset with boxes), and, for a test split whose labels
+    only the evaluation server has, the submission archive (:mod:`wildcat.eval.submission`).
 
     Args:
         run_dir: a ``wildcat train`` output folder.
-        out_path: where ``metrics.json`` goes.
+        out_path: where ``metrics.json`` goes (``maps.npz`` goes in the same folder).
         identity: ``config_name``, ``dataset``, ``method``, ``seed`` recorded in the file.
         progress: show progress bars (main rank only).
         crf_workers: dense-CRF worker processes (per rank); 0 or 1: in this process. The
@@ -342,6 +358,7 @@ def evaluate(
         OutputNotWritableError: a folder of the outputs cannot be written in (checked first).
     """
     ensure_writable_dirs(Path(out_path).parent)
+    fix_mmap_threshold()  # memory bounded by what the metrics keep, at any test-split size
     config = load_config(Path(run_dir) / "config.yaml")
     device = resolve_device(config.device)
     with distributed.session(device.type) as info:
@@ -359,13 +376,27 @@ def training_provenance(run_dir: str | Path) -> dict[str, Any] | None:
 
 def evaluation_provenance(test_set: Any, device: torch.device, started: float) -> dict[str, Any]:
     """What this evaluation ran on: the environment, the device (float32 forward passes), the test
-    split's fingerprint and the wall time since ``started`` (``time.perf_counter()``)."""
+    split's fingerprint, the digests its data was verified against (``data_checksums``) and the
+    wall time since ``started`` (``time.perf_counter()``)."""
     return {
         **provenance.environment(),
         "device": provenance.device_record(device, distributed.world_size(), "float32"),
         "test_split_sha256": provenance.dataset_fingerprint(test_set),
+        "data_checksums": provenance.data_checksums(test_set),
         "wall_s": round(time.perf_counter() - started, 3),
     }
+
+
+def record_untrained_peaks(recorder: MapRecorder, config: ExperimentConfig, dataset: Any, device: torch.device,
+                           progress: bool) -> None:
+    """Add to ``recorder`` the object peaks of the run's model before training
+    (:func:`~wildcat.eval.map_recorder.initial_model`), from one more pass over this rank's share
+    of the test split."""
+    model = initial_model(config, len(dataset.classes), device)
+    with TransferOutput(model) as transfer:
+        for indices, _, _, sizes in forward_batches(model, dataset, config, device, desc="maps before training",
+                                                    progress=progress):
+            recorder.add_untrained(indices, sizes, transfer.value)
 
 
 def _evaluate(run_dir: str | Path, out_path: str | Path, identity: dict[str, Any] | None, progress: bool,
@@ -380,19 +411,24 @@ def _evaluate(run_dir: str | Path, out_path: str | Path, identity: dict[str, Any
     classes = list(dataset.classes)
     scorer = (SegmentationScorer(classes, tune_background(model, config, device, progress), config, crf_workers)
               if dataset.has_masks else None)
+    recorder = MapRecorder(dataset, config, scorer)
     all_indices, all_scores, all_points = [], [], []
-    for indices, maps, scores, sizes in forward_batches(model, dataset, config, device, progress=progress):
-        all_indices.append(np.asarray(indices, np.int64))
-        all_scores.append(scores.numpy())
-        all_points.append(peak_points(maps, sizes))
-        if scorer is None:
-            continue
-        for k, index in enumerate(indices):
-            mask = dataset.mask_for(index)
-            if mask is None:
+    with TransferOutput(model) as transfer:
+        for indices, maps, scores, sizes in forward_batches(model, dataset, config, device, progress=progress):
+            all_indices.append(np.asarray(indices, np.int64))
+            all_scores.append(scores.numpy())
+            all_points.append(peak_points(maps, sizes))
+            recorder.add(indices, maps, scores, all_points[-1], sizes, transfer.value)
+            if scorer is None:
                 continue
-            rgb = np.asarray(dataset.load_image(index))  # RGB (ImageDataset.load_image)
-            scorer.add(rgb, class_logits(maps[k], scores[k], mask.shape), mask)
+            for k, index in enumerate(indices):
+                mask = dataset.mask_for(index)
+                if mask is None:
+                    continue
+                rgb = np.asarray(dataset.load_image(index))  # RGB (ImageDataset.load_image)
+                scorer.add(rgb, class_logits(maps[k], scores[k], mask.shape), mask)
+    if recorder.num_objects:
+        record_untrained_peaks(recorder, config, dataset, device, progress)
 
     num_classes = len(classes)
     shares = distributed.all_gather_objects((
@@ -426,10 +462,13 @@ def _evaluate(run_dir: str | Path, out_path: str | Path, identity: dict[str, Any
         "settings": settings,
         **result,
         "num_test_images": len(dataset),
+        "dataset_design": dataset_design(dataset),  # the negative-evidence classes of a synthetic set
         "provenance": {"config": config.to_dict(), "training": training_provenance(run_dir),
                        "evaluation": evaluation_provenance(dataset, device, started)},
     }
+    maps_record = recorder.gathered()
     if distributed.is_main():
+        write_maps(Path(out_path).with_name(MAPS_FILE), maps_record)
         atomic_write_json(out_path, document)
     distributed.barrier()
     return document

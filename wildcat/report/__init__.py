@@ -2,13 +2,15 @@
 
 The last room of the data flow: metrics -> tables, plots. One module a job:
 
-* :mod:`~wildcat.report.load`: our runs (:func:`load_runs`, :func:`require_runs`) and the
-  paper's published numbers (:func:`load_paper`).
+* :mod:`~wildcat.report.load`: our runs (:func:`load_runs`, :func:`require_runs`), the
+  paper's published numbers (:func:`load_paper`) and the runs' ``maps.npz`` (:func:`load_maps`).
 * :mod:`~wildcat.report.layout`: which of a config's methods go in which table, the workflow
   config's ``report`` block (:class:`ReportLayout`).
 * :mod:`~wildcat.report.tables`: the paper's tables with the paper's number and ours side by
   side, the ablation tables and our methods table (:func:`build_tables`, :func:`unused_runs`).
-* :mod:`~wildcat.report.figures`: seaborn figures as PNG (:func:`write_figures`).
+* :mod:`~wildcat.report.figures`: seaborn figures as PNG (:func:`write_figures`);
+  :mod:`~wildcat.report.gallery` and :mod:`~wildcat.report.modalities`: what the maps do and
+  whether the ``M`` maps of a class learn its modalities (figures and the ``modalities`` table).
 * :mod:`~wildcat.report.writers`: Markdown, CSV and LaTeX (:func:`write_tables`) and a whole
   report folder, whole or not at all (:func:`write_report`).
 * :mod:`~wildcat.report.names`: dataset, metric and table ids; :mod:`~wildcat.report.recipe`:
@@ -25,7 +27,7 @@ _LAZY = {
     **dict.fromkeys(("DATASETS", "METRICS", "TABLE_NAMES"), "wildcat.report.names"),
     "ReportLayout": "wildcat.report.layout",
     **dict.fromkeys(("RUN_COLUMNS", "PAPER_COLUMNS", "ResultsFormatError", "read_metrics_json", "load_runs",
-                     "require_runs", "load_paper"), "wildcat.report.load"),
+                     "require_runs", "load_paper", "load_maps"), "wildcat.report.load"),
     **dict.fromkeys(("NOT_RUN", "NO_PAPER_VALUE", "NOT_APPLICABLE", "SIDE_BY_SIDE_COLUMNS", "format_ours",
                      "format_paper", "method_label", "ablation_runs", "build_tables", "unused_runs"),
                     "wildcat.report.tables"),

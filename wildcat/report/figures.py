@@ -28,13 +28,19 @@ def _save_png(figure: Any, path: Path) -> None:
         figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
 
 
-def _new_figure(num_panels: int) -> tuple[Any, list[Any]]:
-    """A matplotlib Figure on the Agg canvas (no pyplot state) with ``num_panels`` axes in a row."""
+def _agg_figure(width_inches: float, height_inches: float) -> Any:
+    """An empty matplotlib Figure on the Agg canvas (no pyplot state), constrained layout."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4.0 * num_panels, 3.4), layout="constrained")
+    figure = Figure(figsize=(width_inches, height_inches), layout="constrained")
     FigureCanvasAgg(figure)
+    return figure
+
+
+def _new_figure(num_panels: int) -> tuple[Any, list[Any]]:
+    """A matplotlib Figure on the Agg canvas (no pyplot state) with ``num_panels`` axes in a row."""
+    figure = _agg_figure(4.0 * num_panels, 3.4)
     axes = figure.subplots(1, num_panels, squeeze=False)[0]
     return figure, list(axes)
 

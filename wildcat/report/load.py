@@ -5,6 +5,8 @@
   (run, metric); :func:`require_runs` checks that it holds the config to report.
 * :func:`load_paper` reads the paper's published numbers, ``results/paper/table*.csv`` and
   ``figure*.csv`` (columns documented in ``results/paper/README.md``).
+* :func:`load_maps` reads the ``maps.npz`` beside each run's ``metrics.json``, where there is one
+  (:mod:`wildcat.eval.maps_record`).
 
 Mistakes in the results (a malformed or copied ``metrics.json``, a listed file that is missing
 or outside the runs folder) raise :class:`ResultsFormatError`: one line for the user.
@@ -22,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from wildcat.errors import WildcatError
+from wildcat.eval.maps_record import MAPS_FILE, MapsRecord, read_maps
 from wildcat.report.names import METRICS
 from wildcat.report.recipe import recorded_recipe
 
@@ -35,6 +38,8 @@ __all__ = [
     "load_runs",
     "require_runs",
     "load_paper",
+    "RunMaps",
+    "load_maps",
 ]
 
 #: The metrics.json versions read: 2 adds ``provenance`` (docs/contracts.md).
@@ -209,3 +214,25 @@ def load_paper(paper_dir: str | os.PathLike[str]) -> pd.DataFrame:
         paper[column] = pd.to_numeric(paper[column].replace("", math.nan)).astype("Int64")
     paper["exact"] = paper["exact"].astype(bool)
     return paper
+
+
+#: The ``maps.npz`` of each run, keyed by ``(config_name, dataset, method, seed)`` (:func:`load_maps`).
+RunMaps = Mapping[tuple[str, str, str, int], MapsRecord]
+
+
+def load_maps(runs: pd.DataFrame, runs_dir: str | os.PathLike[str]) -> dict[tuple[str, str, str, int], MapsRecord]:
+    """The ``maps.npz`` written beside the ``metrics.json`` of each run of ``runs`` (rows of
+    :func:`load_runs` of ``runs_dir``); a run without one (evaluated before the file existed, or a
+    multi-scale combination) is left out.
+
+    Raises:
+        MapsFormatError: a ``maps.npz`` that is not the format of docs/contracts.md.
+    """
+    root = Path(runs_dir)
+    found: dict[tuple[str, str, str, int], MapsRecord] = {}
+    keys = zip(runs["config_name"], runs["dataset"], runs["method"], runs["seed"].astype(int))
+    for key, relative in dict.fromkeys(zip(keys, runs["path"])):  # a row per metric: each run once
+        path = (root / relative).with_name(MAPS_FILE)
+        if path.is_file():
+            found[key] = read_maps(path)
+    return found

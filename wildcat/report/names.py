@@ -21,6 +21,8 @@ TABLE_NAMES = (
     "m_ablation",
     "alpha_m_ablation",
     "alpha_ablation",
+    "per_class",
+    "modalities",
     "methods",
     "claims",
 )

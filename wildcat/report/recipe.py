@@ -45,7 +45,10 @@ class PaperRecipes:
         self.grid = Grid(load_yaml(self.path))
 
     def recipe(self, dataset: str, method: str, seed: int) -> str | None:
-        """Canonical JSON of the recipe, or None where the config has no such (dataset, method)."""
+        """Canonical JSON of the recipe, or None where the config has no such dataset. A method
+        the config does not run on the dataset (a smoke config's own ids) is held to the
+        dataset's recipe: its ``experiment`` block, which sets the backbone, weights, image size,
+        epochs and training split of every paper method of the dataset."""
         if dataset not in self.grid.datasets:
             return None
         members = self.grid.multiscale_members(dataset, method) if method in self.grid.combined else {}
@@ -54,7 +57,8 @@ class PaperRecipes:
         elif method in self.grid.methods_of(dataset) or method in self.grid.multiscale_members(dataset):
             recipe = self._single(dataset, method, seed)
         else:
-            return None
+            experiment = self.grid.datasets[dataset].get("experiment") or {}
+            recipe = _recipe_of(make_config({**experiment, "seed": int(seed)}).to_dict())
         return json.dumps(recipe, sort_keys=True)
 
     def _single(self, dataset: str, method: str, seed: int) -> dict[str, Any]:
@@ -62,14 +66,18 @@ class PaperRecipes:
 
 
 def recipe_differences(recorded: str, expected: str) -> str:
-    """What differs between a recorded and the paper's recipe, in words ("epochs 1 vs 20, ...")."""
+    """What differs between a recorded and the paper's recipe, in words ("scales [32, 48] vs
+    [448, 896], backbone 'cnn6' vs 'resnet101', epochs 1 vs 20"): for multi-scale combinations
+    the scales, then the other keys of their first members."""
     if not recorded:
         return "recipe not recorded"
     ours, paper = json.loads(recorded), json.loads(expected)
+    parts, keys = [], RECIPE_KEYS
     if "members" in ours or "members" in paper:
         scales = [[m.get("image_size_px") for m in r.get("members", [r])] for r in (ours, paper)]
         if scales[0] != scales[1]:
-            return f"scales {scales[0]} vs {scales[1]}"
+            parts.append(f"scales {scales[0]} vs {scales[1]}")
         ours, paper = (r.get("members", [r])[0] for r in (ours, paper))
-    return ", ".join(f"{key} {ours.get(key)!r} vs {paper.get(key)!r}" for key in RECIPE_KEYS
-                     if ours.get(key) != paper.get(key)) or "recipe differs"
+        keys = tuple(key for key in RECIPE_KEYS if key != "image_size_px")
+    parts += [f"{key} {ours.get(key)!r} vs {paper.get(key)!r}" for key in keys if ours.get(key) != paper.get(key)]
+    return ", ".join(parts) or "recipe differs"

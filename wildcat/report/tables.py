@@ -28,15 +28,18 @@ import math
 import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from wildcat.report.compare import welch_verdict
 from wildcat.report.layout import ReportLayout
-from wildcat.report.load import ResultsFormatError, canonical_settings
+from wildcat.report.load import ResultsFormatError, RunMaps, canonical_settings
 from wildcat.report.names import DATASETS, METRICS, TABLE_NAMES
 from wildcat.report.recipe import RECIPE_KEYS, PaperRecipes, recipe_differences
+
+if TYPE_CHECKING:
+    from wildcat.report.per_class import PerClassResults
 
 __all__ = [
     "NOT_RUN",
@@ -65,7 +68,11 @@ _TITLES = {
     "m_ablation": "Number of maps M (paper Table 6 + our M ablation), %",
     "alpha_m_ablation": "Ablation alpha = 0.7 x M = 4 (paper Table 7), %",
     "alpha_ablation": "Influence of alpha (paper Figures 4-5 + our alpha ablation), %",
+    "per_class": "Per-class AP, alpha = 0 vs alpha > 0: the classes built for negative evidence (paper Section 3.3) "
+                 "and the controls, %",
     "claims": "Claims: A vs B, resolved only where the difference clears the seeds' noise, %",
+    "modalities": "Do the M maps of a class learn its modalities? (paper Section 3.2): NMI x 100 between an object's "
+                  "modality and the map that peaks highest in its box",
 }
 # Which paper tables feed which report table.
 _SIDE_BY_SIDE_SOURCES = {
@@ -220,13 +227,16 @@ def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, split: tuple[pd.DataF
                   tolerance: float | None = None) -> pd.DataFrame:
     """Paper rows of ``tables`` with our cell beside (runs that follow the paper's recipe only),
     rows for runs of another recipe (saying what differs), then our runs of ``extra_methods``
-    and their members (labelled as ``layout`` says). ``split`` is :func:`_recipe_split` of ``runs``."""
+    and their members (labelled as ``layout`` says, and with what differs where their recipe is
+    not the paper's). ``split`` is :func:`_recipe_split` of ``runs``."""
     rows: list[dict[str, Any]] = []
     covered: set[tuple[str, str, str]] = set()
     following, other_recipe = split
     seeds, every_seed = _seed_values(following), _seed_values(runs)  # our own rows claim no paper number
     others = {key: (group["differs"].iloc[0], group.sort_values("seed")["value"].tolist())
               for key, group in other_recipe.groupby(["dataset", "method", "metric"])}
+    differs_of = {(dataset, method): differs for dataset, method, differs
+                  in zip(other_recipe["dataset"], other_recipe["method"], other_recipe["differs"])}
     for position, table in enumerate(tables):
         part = paper[paper["table"] == table]
         datasets = list(dict.fromkeys(part["dataset"]))  # the paper's column order
@@ -262,9 +272,11 @@ def _side_by_side(paper: pd.DataFrame, runs: pd.DataFrame, split: tuple[pd.DataF
                     values = every_seed.get((dataset, method, metric), [])
                     if not values:
                         continue
+                    label = method_label(method, in_dataset[in_dataset["method"] == method], layout)
+                    if (dataset, method) in differs_of:
+                        label = f"{label} (another recipe: {differs_of[(dataset, method)]})"
                     rows.append({
-                        "table": table, "dataset": dataset, "metric": metric,
-                        "method": method_label(method, in_dataset[in_dataset["method"] == method], layout),
+                        "table": table, "dataset": dataset, "metric": metric, "method": label,
                         "our_method": method,
                         "paper": NO_PAPER_VALUE, "ours": format_ours(values), "difference": NO_PAPER_VALUE,
                         "verdict": NO_PAPER_VALUE,
@@ -405,7 +417,8 @@ def _claims_table(runs: pd.DataFrame, layout: ReportLayout) -> pd.DataFrame:
 
 
 def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layout: ReportLayout,
-                 recipes: PaperRecipes | None = None, tolerance: float | None = None) -> dict[str, pd.DataFrame]:
+                 recipes: PaperRecipes | None = None, tolerance: float | None = None,
+                 per_class: PerClassResults | None = None, maps: RunMaps | None = None) -> dict[str, pd.DataFrame]:
     """Build the report's tables for one config: the paper's number and ours side by side.
 
     Args:
@@ -419,6 +432,10 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layo
             own saying what differs. None: every run counts (no recipe check).
         tolerance: the side-by-side tables' ``verdict``: ``within ±T`` when our mean is within
             ``tolerance`` points of the paper's number, else ``differs``; None: no verdict.
+        per_class: the runs' per-class AP and class designs (:func:`~wildcat.report.per_class.load_per_class`);
+            None: the ``per_class`` table has no rows.
+        maps: the runs' ``maps.npz`` (:func:`~wildcat.report.load.load_maps`); None: the
+            ``modalities`` table has no rows.
 
     Returns:
         ``{name: DataFrame}`` for the names in :data:`TABLE_NAMES`, every cell a string:
@@ -436,6 +453,12 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layo
           for the datasets where one of them ran.
         * ``claims``: ``dataset, metric, claim, a, b, difference, tolerance, verdict`` for the
           layout's ``claims`` (:func:`_claims_table`).
+        * ``per_class``: per-class AP at alpha = 0 and alpha > 0 of the alpha ablations, the
+          classes built for negative evidence apart from the controls
+          (:func:`~wildcat.report.per_class.per_class_table`).
+        * ``modalities``: per class, how much the ``M`` maps specialise to the objects' modalities,
+          for the layout's ``methods``, trained and before training
+          (:func:`~wildcat.report.modalities.modalities_table`).
 
         Each frame carries ``attrs["title"]`` for the writers.
     """
@@ -449,6 +472,12 @@ def build_tables(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, layo
     tables["alpha_ablation"] = _ablation_table(ours, split, paper, "alpha", ("Figure 4", "Figure 5"), layout)
     tables["methods"] = _methods_table(ours, layout.methods)
     tables["claims"] = _claims_table(ours, layout)
+    from wildcat.report.per_class import PerClassResults, per_class_table  # it imports this module
+
+    tables["per_class"] = per_class_table(ours, per_class if per_class is not None else PerClassResults(), layout)
+    from wildcat.report.modalities import modalities_table  # it imports this module
+
+    tables["modalities"] = modalities_table(maps or {}, config_name, layout)
     titles = {**_TITLES, "methods": f"Our grid: {' vs '.join(map(layout.label, layout.methods)) or 'no methods'}, %"}
     ordered = {name: tables[name] for name in TABLE_NAMES}
     for name, frame in ordered.items():
@@ -470,12 +499,14 @@ def _shown_runs(tables: Mapping[str, pd.DataFrame]) -> set[tuple[str, str]]:
 
     A table names the method of its ``ours`` cells in ``our_method`` (side-by-side tables) or
     ``method`` (ablation tables); the ``methods`` table has a column of cells per method after
-    its ``dataset`` and ``metric`` columns. The ``claims`` table compares cells; it shows none
-    of its own.
+    its ``dataset`` and ``metric`` columns. The ``claims`` table compares cells and the
+    ``per_class`` table splits those of the ``alpha_ablation`` table by class and the
+    ``modalities`` table measures the maps of runs of the ``methods`` table: none shows a run of
+    its own.
     """
     shown: set[tuple[str, str]] = set()
     for name, frame in tables.items():
-        if name == "claims":
+        if name in ("claims", "per_class", "modalities"):
             continue
         if "ours" in frame.columns:
             ids = frame["our_method" if "our_method" in frame.columns else "method"]

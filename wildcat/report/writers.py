@@ -15,10 +15,15 @@ import pandas as pd
 from wildcat.errors import WildcatError
 from wildcat.io import atomic_dir, atomic_path
 from wildcat.report.figures import write_figures
+from wildcat.report.gallery import gallery_figures
 from wildcat.report.layout import ReportLayout
+from wildcat.report.load import load_maps
+from wildcat.report.modalities import modalities_figures
 from wildcat.report.names import TABLE_NAMES
+from wildcat.report.per_class import load_per_class
 from wildcat.report.recipe import PaperRecipes
-from wildcat.report.tables import NO_PAPER_VALUE, NOT_APPLICABLE, NOT_RUN, build_tables
+from wildcat.report.tables import NO_PAPER_VALUE, NOT_APPLICABLE, NOT_RUN, build_tables, config_runs
+from wildcat.report.training import load_train_logs, write_training_figures
 
 __all__ = ["write_tables", "write_report"]
 
@@ -97,11 +102,13 @@ def _check_replaceable(out: Path) -> None:
 
 def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, out_dir: str | os.PathLike[str],
                  layout: ReportLayout, recipes: PaperRecipes | None = None,
-                 tolerance: float | None = None) -> dict[str, pd.DataFrame]:
+                 tolerance: float | None = None, runs_dir: str | os.PathLike[str] | None = None) -> dict[str, pd.DataFrame]:
     """Write the report of ``config_name`` as the folder ``out_dir``, whole or not at all.
 
-    The tables (:func:`write_tables`) and ``figures/`` (:func:`~wildcat.report.figures.write_figures`) are built in a
-    temporary folder beside ``out_dir``, which then takes the place of the old report
+    The tables (:func:`write_tables`) and ``figures/`` (:func:`~wildcat.report.figures.write_figures` and
+    :func:`~wildcat.report.training.write_training_figures`, and from the runs' ``maps.npz``
+    :func:`~wildcat.report.gallery.gallery_figures` and :func:`~wildcat.report.modalities.modalities_figures`)
+    are built in a temporary folder beside ``out_dir``, which then takes the place of the old report
     (:func:`wildcat.io.atomic_dir`): an error midway leaves the old report as it was, and no
     file of the old report stays beside the new one.
 
@@ -111,6 +118,12 @@ def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, out_
         config_name: the config to report.
         out_dir: the report folder, e.g. ``reports/default``.
         layout, recipes, tolerance: see :func:`~wildcat.report.tables.build_tables`.
+        runs_dir: the folder the runs' ``path`` is relative to (:func:`~wildcat.report.load.load_runs`):
+            the ``per_class`` table reads each run's ``metrics.json`` there and the training curves
+            (``training_<dataset>.png``, :mod:`wildcat.report.training`) the ``train_log.csv``
+            beside it, the ``modalities`` table and the gallery and modality figures the ``maps.npz``
+            beside it where there is one. None: none is read (no per-class or modality rows, no
+            training curves, gallery or modality figures).
 
     Returns:
         The tables written (:func:`~wildcat.report.tables.build_tables`).
@@ -120,8 +133,16 @@ def write_report(runs: pd.DataFrame, paper: pd.DataFrame, config_name: str, out_
     """
     out = Path(out_dir)
     _check_replaceable(out)
-    tables = build_tables(runs, paper, config_name, layout, recipes, tolerance)
+    ours = config_runs(runs, config_name)
+    per_class = load_per_class(ours, runs_dir) if runs_dir is not None else None
+    logs = load_train_logs(ours, runs_dir) if runs_dir is not None else None
+    maps = load_maps(ours, runs_dir) if runs_dir is not None else {}
+    tables = build_tables(runs, paper, config_name, layout, recipes, tolerance, per_class, maps)
     with atomic_dir(out) as tmp:
         write_tables(tables, tmp)
         write_figures(runs, paper, tmp / _FIGURES_DIR, layout, config_name=config_name)
+        if logs is not None:
+            write_training_figures(logs, tmp / _FIGURES_DIR, layout)
+        gallery_figures(maps, config_name, layout, tmp / _FIGURES_DIR)
+        modalities_figures(maps, config_name, layout, tmp / _FIGURES_DIR)
     return tables

@@ -81,11 +81,19 @@ def train_launcher(wildcards, resources, threads):
     return grid_train_launcher(resources, threads, wildcards.dataset)
 
 
-def all_metrics():
+def run_files(name, trained_only=False):
+    """The file `name` in the results folder of every run of the grid; `trained_only`: of the
+    runs trained and evaluated themselves (not the multi-scale combinations, whose folder holds
+    metrics.json only)."""
     return [
-        f"{RESULTS}/{run.dataset}/{run.method}/seed{run.seed}/metrics.json"
+        f"{RESULTS}/{run.dataset}/{run.method}/seed{run.seed}/{name}"
         for run in GRID.runs
+        if not (trained_only and run.members)
     ]
+
+
+def all_metrics():
+    return run_files("metrics.json")
 
 
 def data_marker(dataset):

@@ -29,8 +29,14 @@ rule make_synthetic:
 
 
 # `wildcat download` keeps its own per-file markers (wildcat/data/download.py); the rule's output
-# marks the whole dataset as complete for Snakemake.
+# marks the whole dataset as complete for Snakemake. The config's `checksums` file of the dataset,
+# if any, is an input (a changed file downloads again: wildcat verifies the files anew when their
+# markers record other digests) and is passed as --checksums.
 rule download:
+    input:
+        checksums=lambda wildcards: config.get("checksums", {}).get(
+            wildcards.dataset, []
+        ),
     output:
         f"{DATA_ROOT}/.wildcat/{{dataset}}.complete",
     log:
@@ -44,5 +50,8 @@ rule download:
     params:
         wildcat=WILDCAT,
         root=lambda wildcards, output: Path(output[0]).parents[1],
+        checksums=lambda wildcards, input: (
+            f"--checksums {shlex.quote(input.checksums)}" if input.checksums else ""
+        ),
     shell:
-        "{params.wildcat} download {wildcards.dataset} --quiet --root {params.root:q} > {log:q} 2>&1 && touch {output:q}"
+        "{params.wildcat} download {wildcards.dataset} --quiet --root {params.root:q} {params.checksums} > {log:q} 2>&1 && touch {output:q}"

@@ -1,12 +1,14 @@
 # Evaluation: one pass over the test split writes every metric the dataset supports
-# (classification, pointwise localization, segmentation with argmax and dense CRF).
+# (classification, pointwise localization, segmentation with argmax and dense CRF), and beside
+# them maps.npz: the gallery's maps and each object's modality-map peaks, for the report's figures.
 
 
 rule evaluate:
     input:
         f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/model.pt",
     output:
-        f"{RESULTS}/{{dataset}}/{{method}}/seed{{seed}}/metrics.json",
+        metrics=f"{RESULTS}/{{dataset}}/{{method}}/seed{{seed}}/metrics.json",
+        maps=f"{RESULTS}/{{dataset}}/{{method}}/seed{{seed}}/maps.npz",
     log:
         f"{LOGS}/evaluate/{{dataset}}/{{method}}/seed{{seed}}.log",
     benchmark:
@@ -23,6 +25,6 @@ rule evaluate:
         run=lambda wildcards, input: Path(input[0]).parent,
         config_name=NAME,
     shell:
-        "OMP_NUM_THREADS={threads} {params.wildcat} evaluate --quiet --run {params.run:q} --out {output:q} "
+        "OMP_NUM_THREADS={threads} {params.wildcat} evaluate --quiet --run {params.run:q} --out {output.metrics:q} "
         "--crf-workers {threads} --config-name {params.config_name} --dataset-id {wildcards.dataset} "
         "--method {wildcards.method} --seed {wildcards.seed} > {log:q} 2>&1"

@@ -18,6 +18,9 @@ REPORT_COMMAND = (
     "--tolerance {params.tolerance} --out {params.out:q} > {log:q} 2>&1"
 )
 REPORT_TABLES = [f"{REPORTS}/{table}.md" for table in TABLE_NAMES]
+# The tables that are not the paper's, each with its own caption (workflow/report/<table>.rst);
+# the paper's tables share tables.rst. The figures' captions: figures.rst, by file name.
+OWN_CAPTIONS = ("methods", "claims", "per_class", "modalities")
 
 
 localrules:
@@ -27,11 +30,19 @@ localrules:
 
 rule report:
     input:
-        all_metrics(),
+        metrics=all_metrics(),
+        # Read beside each metrics.json: the training curves' logs (kept by keep_train_log) and
+        # maps.npz (the gallery, the modalities table and figure), of the runs that trained.
+        train_logs=run_files("train_log.csv", trained_only=True),
+        maps=run_files("maps.npz", trained_only=True),
     output:
         tables=[
-            report(table, caption="../report/tables.rst", category="Tables")
-            for table in REPORT_TABLES
+            report(
+                f"{REPORTS}/{table}.md",
+                caption=f"../report/{table if table in OWN_CAPTIONS else 'tables'}.rst",
+                category="Tables",
+            )
+            for table in TABLE_NAMES
         ],
         table_files=[
             path.removesuffix(".md") + suffix
@@ -55,7 +66,7 @@ rule report:
     params:
         wildcat=WILDCAT,
         runs=lambda wildcards, input: config["results_dir"],
-        metrics=lambda wildcards, input: list(input),
+        metrics=lambda wildcards, input: list(input.metrics),
         layout=REPORT_LAYOUT,
         paper=PAPER,
         out=lambda wildcards, output: Path(output.figures).parent,
@@ -78,6 +89,7 @@ rule tables:
     params:
         wildcat=WILDCAT,
         runs=config["results_dir"],
+        # The report reads each run's maps.npz and train_log.csv beside its metrics.json, if there.
         metrics=lambda wildcards: [
             path for path in all_metrics() if os.path.exists(path)
         ],

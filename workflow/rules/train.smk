@@ -40,3 +40,23 @@ rule train:
     shell:
         "OMP_NUM_THREADS={threads} {params.env} {params.launcher} -m wildcat train --quiet --restart-if-changed --out {params.out:q} "
         "{params.options} > {log:q} 2>&1"
+
+
+# The report draws each run's training curves (training_<dataset>.png) from results/ alone, where
+# `snakemake tables` finds them in a fresh clone without runs/: a plain copy of the run's log
+# beside its metrics.json.
+localrules:
+    keep_train_log,
+
+
+rule keep_train_log:
+    input:
+        f"{RUNS}/{{dataset}}/{{method}}/seed{{seed}}/train_log.csv",
+    output:
+        f"{RESULTS}/{{dataset}}/{{method}}/seed{{seed}}/train_log.csv",
+    log:
+        f"{LOGS}/keep_train_log/{{dataset}}/{{method}}/seed{{seed}}.log",
+    conda:
+        "../envs/report.yaml"
+    shell:
+        "cp {input:q} {output:q} > {log:q} 2>&1"

@@ -4,7 +4,7 @@ the location of each class map's maximum scored against the ground-truth boxes."
 from __future__ import annotations
 
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -48,17 +48,16 @@ def point_hits_box(
 
 
 def _stack_boxes(
-    boxes: Sequence[Mapping[str, np.ndarray]], num_images: int, num_classes: int
+    boxes: Iterable[Mapping[str, np.ndarray]], num_images: int, num_classes: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Concatenate per-image box dicts (``docs/contracts.md``'s ``boxes_for``).
+    """Concatenate per-image box dicts (``docs/contracts.md``'s ``boxes_for``), read one at a time:
+    of a generator's dicts, only their arrays are kept until they are concatenated.
 
     Returns:
         ``(image_index (M,), labels (M,), xyxy (M, 4), difficult (M,))``. A missing
         ``difficult`` key means no difficult box.
     """
-    if len(boxes) != num_images:
-        raise ValueError(f"boxes must hold one dict per image: got {len(boxes)} for {num_images} images")
-    image_index, labels, xyxy, difficult = [], [], [], []
+    counts, labels, xyxy, difficult = [], [], [], []
     for i, target in enumerate(boxes):
         if "labels" not in target or "boxes" not in target:
             raise ValueError(
@@ -82,14 +81,16 @@ def _stack_boxes(
                 f"boxes[{i}]['boxes'] must be finite (xmin, ymin, xmax, ymax) with xmin <= xmax, "
                 f"ymin <= ymax; got {box.tolist()}"
             )
-        image_index.append(np.full(lab.size, i, dtype=np.int64))
+        counts.append(lab.size)
         labels.append(lab)
         xyxy.append(box)
         difficult.append(diff)
-    if not image_index:
+    if len(counts) != num_images:
+        raise ValueError(f"boxes must hold one dict per image: got {len(counts)} for {num_images} images")
+    if not counts:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0, bool)
     return (
-        np.concatenate(image_index),
+        np.repeat(np.arange(num_images, dtype=np.int64), counts),
         np.concatenate(labels),
         np.concatenate(xyxy),
         np.concatenate(difficult),
@@ -98,7 +99,7 @@ def _stack_boxes(
 
 def _localization_outcomes(
     points: np.ndarray,
-    boxes: Sequence[Mapping[str, np.ndarray]],
+    boxes: Iterable[Mapping[str, np.ndarray]],
     tolerance_px: float,
     tolerance_shape: str,
     ignore_difficult: bool,
@@ -138,7 +139,7 @@ def _check_points(points: object, num_images: int, num_classes: int) -> np.ndarr
 def pointwise_localization_ap(
     scores: np.ndarray,
     points: np.ndarray,
-    boxes: Sequence[Mapping[str, np.ndarray]],
+    boxes: Iterable[Mapping[str, np.ndarray]],
     tolerance_px: float = 18.0,
     *,
     tolerance_shape: Literal["square", "disk"] = "square",
@@ -165,7 +166,8 @@ def pointwise_localization_ap(
             convention of ``boxes`` (VOC boxes are 1-based: add 1 to 0-based pixel indices).
         boxes: ``N`` dicts with ``labels (K,)`` class indices, ``boxes (K, 4)``
             ``(xmin, ymin, xmax, ymax)`` and optionally ``difficult (K,)`` bool
-            (``docs/contracts.md``'s ``boxes_for``).
+            (``docs/contracts.md``'s ``boxes_for``), in image order: a list, or a generator that
+            reads them one image at a time (no list of ``N`` dicts is then held).
         tolerance_px: the margin around each box, in original-image pixels (unconfirmed: 18).
         tolerance_shape: ``"square"`` (default): the box enlarged by ``tolerance_px`` on each
             side, border included; ``"disk"``: Euclidean distance to the box ``<= tolerance_px``.
