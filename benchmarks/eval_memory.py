@@ -26,9 +26,9 @@ gives them) and the confusion matrices; never the class maps nor anything else p
 
 A peak counts what glibc's ``malloc`` holds, not only what the evaluation keeps: by default glibc
 raises its mmap threshold to the size of the large buffers freed (batches, activations), then
-serves them from a heap that a long run can fragment. ``--malloc-mmap-threshold 131072`` fixes the
-threshold in the children (``MALLOC_MMAP_THRESHOLD_``): large buffers are then returned to the
-system when freed, and what is left of the growth with N is what the evaluation keeps.
+serves them from a heap that a long run can fragment. ``wildcat evaluate`` therefore fixes the
+threshold itself (:mod:`wildcat.engine.memory`), and what is left of the growth with N is what
+the evaluation keeps.
 
 Linux only (``/proc``). Nothing is downloaded; the weights' values do not change the memory.
 """
@@ -40,7 +40,6 @@ import dataclasses
 import datetime
 import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -179,9 +178,6 @@ def main() -> int:
     parser.add_argument("--num-classes", type=int, default=12, help="synthetic classes, 2 to 12 (default: 12)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="where the trees, runs and metrics go (default: a temporary folder)")
-    parser.add_argument("--malloc-mmap-threshold", type=int, default=None, metavar="BYTES",
-                        help="glibc's MALLOC_MMAP_THRESHOLD_ in the evaluations (e.g. 131072: a fixed threshold, "
-                             "see above); default: glibc's dynamic threshold, what a user's run gets")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (a rerun with the same --workdir reuses the trees)")
     args = parser.parse_args()
@@ -191,13 +187,9 @@ def main() -> int:
     if not Path("/proc/self/status").is_file():
         parser.error("the peak memory is read from /proc/self/status: run on Linux")
 
-    if args.malloc_mmap_threshold is not None:
-        os.environ["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)  # read by each child's glibc
     work = Path(tempfile.mkdtemp(prefix="eval_memory_")) if args.workdir is None else args.workdir / "eval_memory"
     work.mkdir(parents=True, exist_ok=True)
-    allocator = os.environ.get("MALLOC_MMAP_THRESHOLD_", "dynamic")
-    print(f"machine: {machine()}; {datetime.date.today().isoformat()}; malloc mmap threshold: {allocator}; "
-          f"work folder {work}", flush=True)
+    print(f"machine: {machine()}; {datetime.date.today().isoformat()}; work folder {work}", flush=True)
     try:
         peaks = measure(work, sizes, args.image_size_px, args.input_size_px, args.num_classes)
         passed = report(peaks, peak_rss(work / "peak_imports.kb"), args.num_classes)

@@ -345,7 +345,7 @@ def test_fresh_clone_regenerates_the_committed_tables(tmp_path):
     tables = {path.name for path in committed if path.suffix == ".md"}
     figures = {p.name for p in (clone / "reports" / "default" / "figures").glob("*.png")}
     assert len(tables) == len(TABLE_NAMES) and figures and tables | figures | {"report.html"} <= names
-    assert "with the published number" in html and "the influence of alpha" in html  # the .rst captions
+    assert "with the published number" in html and "The influence of alpha" in html  # the .rst captions
 
 
 def test_make_demo_trains_from_scratch_in_a_fresh_clone(tmp_path):
