@@ -89,7 +89,21 @@ def test_modalities_table():
     assert mean["mean_peaks_single"] == "—"
     one = row(table, "M = 1", MEAN_ROW)  # the sanity check: one map, NMI 0 by construction
     assert (one["nmi_trained"], one["nmi_chance"], one["nmi_before_training"]) == ("0.0 (n=1)", "0.0 (n=1)", "0.0 (n=1)")
-    assert table.attrs["note"].startswith("nmi_*")
+    assert table.attrs["note"].endswith(modalities_module.NOTE)
+
+
+def test_the_note_says_whether_the_score_clears_its_chance_level():
+    """Computed from the numbers: specialised maps in both seeds clear the chance level; maps
+    where map 0 always wins score 0 against a chance level of 0: nothing shown (M = 1 gets no
+    sentence, its 0 is by construction)."""
+    note = modalities_table(runs_maps(), "default", LAYOUT).attrs["note"]
+    (sentence,) = [line for line in note.split("\n\n") if line.startswith("synthetic, ")]
+    assert sentence.startswith("synthetic, WILDCAT: mean NMI x 100 over the classes 100.0 ± 0.0 (n=2) against its chance")
+    assert "(above it in 2 of 2 seeds)" in sentence and "the maps specialise beyond chance" in sentence
+    flat = {("default", "synthetic", "wildcat", seed): fake_maps_record(2, specialised=False) for seed in (0, 1)}
+    other = modalities_table(flat, "default", LAYOUT).attrs["note"]
+    assert ("against its chance level 0.0 ± 0.0 (n=2) (above it in 0 of 2 seeds): +0.0, tolerance ±1.0; the "
+            "difference does not clear the seeds' noise") in other
 
 
 def test_no_modality_rows_without_labels_or_maps():

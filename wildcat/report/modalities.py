@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from wildcat.eval.maps_record import EXAMPLES_PER_GROUP, Example, MapsRecord
+from wildcat.report.compare import welch_verdict
 from wildcat.report.figures import _agg_figure, _save_png
 from wildcat.report.gallery import box_patch, wrapped
 from wildcat.report.layout import ReportLayout
@@ -138,6 +139,27 @@ def _mean_peaks(record: MapsRecord, label: int, modality: int) -> str:
     return " / ".join(f"{v:.2f}" for v in objects.trained[chosen].mean(axis=0))
 
 
+def _verdict_sentence(dataset: str, label: str, trained: Mapping[int, float], chance: Mapping[int, float]) -> str:
+    """What the mean-over-classes NMI of a method with ``M > 1`` shows against its chance level,
+    by the claims table's rule (:func:`~wildcat.report.compare.welch_verdict` over the seeds)."""
+    seeds = sorted(seed for seed in trained if not (math.isnan(trained[seed]) or math.isnan(chance[seed])))
+    ours, level = [100 * trained[s] for s in seeds], [100 * chance[s] for s in seeds]
+    if not seeds:
+        return f"{dataset}, {label}: no class with two modalities: no score."
+    difference, tolerance, verdict = welch_verdict(level, ours)
+    above = sum(o > c for o, c in zip(ours, level))
+    if verdict == "inconclusive":
+        outcome = "inconclusive (under 2 seeds)"
+    elif verdict == "differs":
+        outcome = ("the maps specialise beyond chance: the difference clears the seeds' noise" if difference > 0
+                   else "below its chance level, beyond the seeds' noise")
+    else:
+        outcome = "the difference does not clear the seeds' noise: specialisation beyond chance is not shown"
+    spread = "" if tolerance is None else f", tolerance ±{tolerance:.1f}"
+    return (f"{dataset}, {label}: mean NMI x 100 over the classes {format_ours(ours)} against its chance level "
+            f"{format_ours(level)} (above it in {above} of {len(seeds)} seeds): {difference:+.1f}{spread}; {outcome}.")
+
+
 def modalities_table(maps: RunMaps, config_name: str, layout: ReportLayout) -> pd.DataFrame:
     """The modalities table (see the module docstring) of ``config_name``: per dataset with
     modality labels, per method of ``layout.methods`` with a ``maps.npz``, one row per class and a
@@ -151,6 +173,7 @@ def modalities_table(maps: RunMaps, config_name: str, layout: ReportLayout) -> p
     """
     runs = _runs_of(maps, config_name)
     rows: list[dict[str, Any]] = []
+    sentences: list[str] = []
     modality_columns: list[str] = []
     for dataset in display_order([d for d, _ in runs], DATASETS):
         for method in layout.methods:
@@ -180,13 +203,15 @@ def modalities_table(maps: RunMaps, config_name: str, layout: ReportLayout) -> p
                      for key, values in (("trained", scores[True]), ("before", scores[False]), ("chance", chance))}
             trained_mean, trained_seeds = _seed_cells(means["trained"])
             before_mean, before_seeds = _seed_cells(means["before"])
+            if first.num_maps > 1:
+                sentences.append(_verdict_sentence(dataset, layout.label(method), means["trained"], means["chance"]))
             rows.append({**base, "class": MEAN_ROW, "objects": f"{int(measured.sum())} in all",
                          "nmi_trained": trained_mean, "nmi_trained_seeds": trained_seeds,
                          "nmi_chance": _seed_cells(means["chance"])[0],
                          "nmi_before_training": before_mean, "nmi_before_training_seeds": before_seeds})
     columns = [*_FIXED_COLUMNS, *dict.fromkeys(modality_columns)]
     frame = pd.DataFrame(rows, columns=columns).fillna(NO_PAPER_VALUE)
-    frame.attrs["note"] = NOTE
+    frame.attrs["note"] = "\n\n".join([*sentences, NOTE])
     return frame
 
 
