@@ -96,7 +96,8 @@ def test_profile_dry_run_lists_the_tiny_grid(tmp_path):
     output = run_dry(tmp_path)
     assert "Using workflow specific profile" in output and "profiles/slurm" in output
     counts = dict(re.findall(r"^(\w+)\s+(\d+)$", output.split("Job stats:", 1)[1], flags=re.M))
-    assert counts == {"make_synthetic": "1", "train": "2", "evaluate": "2", "report": "1", "all": "1", "total": "7"}
+    assert counts == {"make_synthetic": "1", "train": "2", "evaluate": "2", "keep_train_log": "2", "report": "1", "all": "1",
+                      "total": "9"}
     partition = profile()["default-resources"]["slurm_partition"]
     trains = job_blocks(output, "train")
     assert len(trains) == 2
