@@ -53,7 +53,7 @@ from wildcat.engine.train import load_trained, resolve_device
 from wildcat.eval import metrics
 from wildcat.eval.crf import CRFParams, crf_refine, die_with_parent
 from wildcat.eval.map_recorder import MapRecorder, TransferOutput, initial_model
-from wildcat.eval.maps_record import MAPS_FILE, write_maps
+from wildcat.eval.maps_record import MAPS_FILE, region_centres, write_maps
 from wildcat.eval.segmentation import argmax_labels, class_logits, crf_unaries
 from wildcat.eval.submission import write_voc_classification_submission
 from wildcat.io import atomic_write_json, ensure_writable_dirs
@@ -107,14 +107,13 @@ def crf_params(config: ExperimentConfig) -> CRFParams:
 
 def peak_points(class_maps: torch.Tensor, sizes: torch.Tensor) -> np.ndarray:
     """``(N, C, h, w)`` maps and ``(N, 2)`` image sizes ``(W, H)`` -> ``(N, C, 2)`` points ``(x, y)``:
-    the centre of each class map's argmax region in original-image pixels."""
-    n, c, h, w = class_maps.shape
-    flat = class_maps.flatten(2).argmax(dim=2)
-    rows, cols = (flat // w).double(), (flat % w).double()
-    sizes = sizes.double()[:, None, :]
-    xs = (cols + 0.5) * sizes[..., 0] / w
-    ys = (rows + 0.5) * sizes[..., 1] / h
-    return torch.stack([xs, ys], dim=-1).numpy()
+    the centre (:func:`~wildcat.eval.maps_record.region_centres`) of each class map's argmax region
+    in original-image pixels."""
+    _, _, h, w = class_maps.shape
+    flat = class_maps.flatten(2).argmax(dim=2).numpy()
+    centres = np.asarray([region_centres(h, w, float(width), float(height))
+                          for width, height in sizes.tolist()]).reshape(len(flat), h * w, 2)
+    return centres[np.arange(len(flat))[:, None], flat]
 
 
 def forward_batches(
